@@ -1,0 +1,194 @@
+"""The backward pass: reverse-mode differentiation over the recorded graph.
+
+``backward(roots, grad_roots)`` walks the graph iteratively (never recursively, so a
+graph of 100,000 nodes is as fine as one of ten):
+
+1. discovery -- a depth-first walk with an explicit stack counts, for every node, how
+   many edges lead into it from nodes that will run before it (its consumers);
+2. execution -- Kahn's algorithm: a node runs once all its consumers have delivered
+   their gradient, so each node's ``backward`` is called exactly once with the full
+   sum of its output gradients.
+
+Gradient sums are kept in per-node slots.  The first gradient that arrives is kept
+as is (it may be shared with another branch, so it is never written to); from the
+second on, the slot owns its own buffer and adds in place.  Weight gradients that
+matmul-like ops return as ``OuterGrad`` terms are collected and evaluated as one GEMM
+when the slot is read.
+"""
+
+from __future__ import annotations
+
+from ..backend import get_array_module
+from .function import OuterGrad
+from .grad_mode import enable_grad
+
+_tensor_cls = None  # set by minigrad.tensor
+
+
+class _GradSum:
+    """Several gradients for one slot: a dense part (owned or not) and OuterGrad terms."""
+
+    __slots__ = ("dense", "owned", "terms")
+
+    def __init__(self, dense=None):
+        self.dense = dense
+        self.owned = False
+        self.terms: list[OuterGrad] = []
+
+
+def _accumulate(slot, grad):
+    """Add ``grad`` (array, OuterGrad or Tensor) into ``slot``; return the new slot."""
+    if slot is None:
+        if type(grad) is OuterGrad:
+            slot = _GradSum()
+            slot.terms.append(grad)
+            return slot
+        return grad
+    if type(slot) is not _GradSum:
+        if isinstance(slot, _tensor_cls):  # create_graph: differentiable sums
+            return slot + _materialize(grad)
+        slot = _GradSum(slot)
+    if type(grad) is OuterGrad:
+        slot.terms.append(grad)
+    elif slot.dense is None:
+        slot.dense = grad
+    elif slot.owned:
+        slot.dense += grad
+    else:
+        slot.dense = slot.dense + grad
+        slot.owned = True
+    return slot
+
+
+def _materialize(grad):
+    if type(grad) is OuterGrad:
+        product = grad.lhs.T @ grad.rhs
+        return product if grad.shape is None else product.reshape(grad.shape)
+    return grad
+
+
+def _resolve(slot):
+    """Turn a slot into ``(array, owned)``: evaluate pending terms as one GEMM."""
+    if type(slot) is not _GradSum:
+        if type(slot) is OuterGrad:
+            return _materialize(slot), True
+        return slot, False
+    dense, owned = slot.dense, slot.owned
+    terms = slot.terms
+    if terms:
+        if len(terms) == 1:
+            product = terms[0].lhs.T @ terms[0].rhs
+        else:
+            xp = get_array_module(terms[0].lhs)
+            lhs = xp.concatenate([t.lhs for t in terms], axis=0)
+            rhs = xp.concatenate([t.rhs for t in terms], axis=0)
+            product = lhs.T @ rhs
+        if terms[0].shape is not None:
+            product = product.reshape(terms[0].shape)
+        if dense is None:
+            dense = product
+        elif owned:
+            dense += product
+        else:
+            product += dense
+            dense = product
+        owned = True
+    return dense, owned
+
+
+def _freed_error(node) -> RuntimeError:
+    return RuntimeError(
+        f"Trying to backward through the graph a second time (through "
+        f"{type(node).__name__}): its saved values were freed by the first backward(). "
+        "Pass retain_graph=True to the first backward() if you need to call it twice."
+    )
+
+
+def backward(roots, grad_roots, retain_graph: bool = False, create_graph: bool = False,
+             inputs=None):
+    """Accumulate d(roots)/d(leaf) * grad_roots into every reachable leaf's ``.grad``.
+
+    ``roots``: Tensors; ``grad_roots``: matching arrays (Tensors with create_graph).
+    ``inputs``: optional leaves to restrict accumulation to.
+    """
+    Tensor = _tensor_cls
+    slots: dict = {}      # node -> list of per-output gradient slots
+    leaf_slots: dict = {}  # leaf Tensor -> gradient slot
+    dependencies: dict = {}
+    stack = []
+    for root, grad in zip(roots, grad_roots):
+        node = root.grad_fn
+        if node is None:
+            leaf_slots[root] = _accumulate(leaf_slots.get(root), grad)
+            continue
+        if node not in slots:
+            slots[node] = [None] * getattr(node, "_n_outputs", 1)
+        slots[node][root._output_nr] = _accumulate(slots[node][root._output_nr], grad)
+        if node not in dependencies:
+            dependencies[node] = 0
+            stack.append(node)
+
+    # 1. discovery: count consumers of every node reachable from the roots.
+    while stack:
+        node = stack.pop()
+        if node.inputs is None:
+            raise _freed_error(node)
+        for t in node.inputs:
+            parent = t.grad_fn
+            if parent is not None:
+                if parent in dependencies:
+                    dependencies[parent] += 1
+                else:
+                    dependencies[parent] = 1
+                    stack.append(parent)
+
+    # 2. execution in topological order.
+    ready = [node for node, count in dependencies.items() if count == 0]
+    while ready:
+        node = ready.pop()
+        node_slots = slots.pop(node, None)
+        if node_slots is not None:
+            grads = [None if s is None else (s if create_graph else _resolve(s)[0])
+                     for s in node_slots]
+        if node_slots is None or all(g is None for g in grads):
+            input_grads = (None,) * len(node.inputs)
+        else:
+            if node.saved is None:
+                raise _freed_error(node)
+            input_grads = node._run_backward(grads, create_graph)
+        for t, grad in zip(node.inputs, input_grads):
+            parent = t.grad_fn
+            if parent is not None:
+                if grad is not None:
+                    parent_slots = slots.get(parent)
+                    if parent_slots is None:
+                        parent_slots = slots[parent] = [None] * getattr(parent, "_n_outputs", 1)
+                    parent_slots[t._output_nr] = _accumulate(parent_slots[t._output_nr], grad)
+                dependencies[parent] -= 1
+                if dependencies[parent] == 0:
+                    ready.append(parent)
+            elif grad is not None and t.requires_grad:
+                leaf_slots[t] = _accumulate(leaf_slots.get(t), grad)
+        if not retain_graph:
+            node._release()
+
+    # 3. leaves: write (or add to) .grad.
+    for leaf, slot in leaf_slots.items():
+        if inputs is not None and not any(leaf is i for i in inputs):
+            continue
+        if create_graph:
+            grad = _materialize(slot) if type(slot) is OuterGrad else slot
+            if not isinstance(grad, Tensor):
+                grad = _resolve(grad)[0] if type(grad) is _GradSum else grad
+                grad = Tensor._make(grad)
+            with enable_grad():
+                leaf.grad = grad if leaf.grad is None else leaf.grad + grad
+            continue
+        array, owned = _resolve(slot)
+        if array.dtype != leaf.data.dtype:
+            array = array.astype(leaf.data.dtype)
+            owned = True
+        if leaf.grad is None:
+            leaf.grad = Tensor._make(array if owned else array.copy())
+        else:
+            leaf.grad.data += array

@@ -1,0 +1,219 @@
+"""``Function``: one node of the autograd graph, forward and backward side by side.
+
+Calling ``MyFn.apply(*args)`` runs ``MyFn.forward(ctx, *args)`` and, when any input
+requires grad, records ``ctx`` as the ``grad_fn`` of the outputs.  ``ctx`` *is* the
+graph node: it keeps the input tensors (the graph's edges), whatever ``forward``
+saved, and later receives the output gradients in ``backward``.
+
+There are two flavours sharing this mechanism:
+
+* ``Function`` -- the public extension point, exactly PyTorch's: ``forward`` gets
+  Tensors and returns Tensor(s); ``backward`` gets one Tensor gradient per output and
+  returns one gradient per ``forward`` argument (``None`` for non-Tensors).
+* ``Op`` -- minigrad's built-in operations.  Identical, except that ``forward`` and
+  ``backward`` see the raw NumPy/CuPy arrays, which skips wrapping every
+  intermediate in a Tensor (the per-op overhead matters: an RNN records thousands
+  of nodes per step).  With ``create_graph=True`` the engine calls the same
+  ``backward`` with Tensors instead, so the formulas -- written with operators that
+  both arrays and Tensors understand -- build a differentiable graph of their own.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .grad_mode import _state, enable_grad, no_grad
+
+_tensor_cls = None  # set by minigrad.tensor (avoids an import cycle)
+
+
+class Function:
+    """Base class for differentiable operations (subclass and define
+    ``forward(ctx, *args)`` and ``backward(ctx, *grad_outputs)`` as static methods)."""
+
+    # Set by ``apply`` when a graph is recorded:
+    #   inputs            the Tensor arguments, in order (the graph's edges)
+    #   needs_input_grad  one bool per forward argument
+    #   saved             what forward passed to save_for_backward (None once freed)
+    inputs: tuple | None = None
+    saved: tuple = ()
+    needs_input_grad: tuple = ()
+    _graph_mode = False  # True while the engine runs a create_graph backward
+
+    def save_for_backward(self, *values: Any) -> None:
+        """Keep values for ``backward`` (freed after backward unless retain_graph)."""
+        self.saved = values
+
+    @property
+    def saved_tensors(self) -> tuple:
+        if self.saved is None:
+            raise RuntimeError(
+                f"{type(self).__name__}: the saved values were freed by an earlier "
+                "backward(); pass retain_graph=True to backward through it twice"
+            )
+        return self.saved
+
+    @staticmethod
+    def forward(ctx: Function, *args: Any) -> Any:
+        raise NotImplementedError
+
+    @staticmethod
+    def backward(ctx: Function, *grad_outputs: Any) -> Any:
+        raise NotImplementedError
+
+    @classmethod
+    def apply(cls, *args: Any):
+        """Run ``forward`` and record the node if any Tensor input requires grad."""
+        Tensor = _tensor_cls
+        ctx = cls()
+        with no_grad():
+            result = cls.forward(ctx, *args)
+        outputs = result if isinstance(result, tuple) else (result,)
+        for out in outputs:
+            if not isinstance(out, Tensor):
+                raise TypeError(
+                    f"{cls.__name__}.forward must return Tensor(s), got {type(out).__name__}"
+                )
+        tensor_args = tuple(a for a in args if isinstance(a, Tensor))
+        record = _state.enabled and any(t.requires_grad for t in tensor_args)
+        wrapped = []
+        for index, out in enumerate(outputs):
+            if record and out.data.dtype.kind == "f":
+                wrapped.append(Tensor._make(out.data, ctx, index))
+            else:
+                wrapped.append(Tensor._make(out.data))
+        if record:
+            ctx.inputs = tensor_args
+            ctx.needs_input_grad = tuple(
+                isinstance(a, Tensor) and a.requires_grad for a in args
+            )
+            ctx._arg_is_tensor = tuple(isinstance(a, Tensor) for a in args)
+            ctx._n_outputs = len(outputs)
+        return tuple(wrapped) if isinstance(result, tuple) else wrapped[0]
+
+    # -- called by the engine -------------------------------------------------
+    def _run_backward(self, grads: list, create_graph: bool) -> tuple:
+        """Gradients for ``self.inputs`` (one per input Tensor) from output grads."""
+        Tensor = _tensor_cls
+        if create_graph:
+            grads = [g if g is None or isinstance(g, Tensor) else Tensor._make(g)
+                     for g in grads]
+            with enable_grad():
+                result = self.backward(self, *grads)
+        else:
+            grads = [None if g is None else Tensor._make(g) for g in grads]
+            with no_grad():
+                result = self.backward(self, *grads)
+        if not isinstance(result, tuple):
+            result = (result,)
+        if len(result) != len(self._arg_is_tensor):
+            raise RuntimeError(
+                f"{type(self).__name__}.backward returned {len(result)} gradients, "
+                f"expected {len(self._arg_is_tensor)} (one per forward argument)"
+            )
+        picked = tuple(g for g, is_t in zip(result, self._arg_is_tensor) if is_t)
+        if create_graph:
+            return picked
+        return tuple(g.data if isinstance(g, Tensor) else g for g in picked)
+
+    def _release(self) -> None:
+        """Free saved buffers and edges after a backward without retain_graph."""
+        self.saved = None
+        self.inputs = None
+
+
+class Op(Function):
+    """Base of the built-in ops: ``forward``/``backward`` work on raw arrays.
+
+    ``forward(ctx, *arrays, **params)`` returns an array or a tuple of arrays; Tensor
+    inputs are positional, non-differentiable parameters are keywords.  Only inputs or
+    the output may go to ``save_for_backward`` (they become Tensors under
+    ``create_graph``); constants such as masks are stored as plain ``ctx`` attributes.
+    """
+
+    differentiable_outputs = None  # e.g. (0,) when later outputs are indices
+
+    @classmethod
+    def apply(cls, *inputs, **params):
+        Tensor = _tensor_cls
+        ctx = cls()
+        result = cls.forward(ctx, *[t.data for t in inputs], **params)
+        record = _state.enabled
+        if record:
+            for t in inputs:
+                if t.requires_grad:
+                    break
+            else:
+                record = False
+        if type(result) is not tuple:
+            if not record:
+                return Tensor._make(result)
+            ctx.inputs = inputs
+            ctx.needs_input_grad = tuple([t.requires_grad for t in inputs])
+            return Tensor._make(result, ctx, 0)
+        if not record:
+            return tuple([Tensor._make(r) for r in result])
+        ctx.inputs = inputs
+        ctx.needs_input_grad = tuple([t.requires_grad for t in inputs])
+        ctx._n_outputs = len(result)
+        keep = cls.differentiable_outputs
+        return tuple([
+            Tensor._make(r, ctx, i) if keep is None or i in keep else Tensor._make(r)
+            for i, r in enumerate(result)
+        ])
+
+    @property
+    def saved_tensors(self) -> tuple:
+        saved = Function.saved_tensors.fget(self)
+        if not self._graph_mode:
+            return saved
+        # create_graph: give back Tensors that are part of the graph, so the backward
+        # formula itself becomes differentiable.  A saved array is an input's data
+        # (-> that input Tensor) or this node's output (-> a Tensor with grad_fn=self).
+        Tensor = _tensor_cls
+        tensors = []
+        for array in saved:
+            for t in self.inputs:
+                if t.data is array:
+                    tensors.append(t)
+                    break
+            else:
+                tensors.append(Tensor._make(array, self, 0))
+        return tuple(tensors)
+
+    def _run_backward(self, grads: list, create_graph: bool) -> tuple:
+        n = getattr(self, "_n_outputs", 1)
+        if create_graph:
+            Tensor = _tensor_cls
+            grads = [g if g is None or isinstance(g, Tensor) else Tensor._make(g)
+                     for g in grads]
+            self._graph_mode = True
+            try:
+                with enable_grad():
+                    result = self.backward(self, *grads) if n > 1 else self.backward(
+                        self, grads[0])
+            finally:
+                self._graph_mode = False
+        else:
+            result = self.backward(self, *grads) if n > 1 else self.backward(self, grads[0])
+        if type(result) is not tuple:
+            result = (result,)
+        return result
+
+
+class OuterGrad:
+    """A weight gradient left unevaluated: ``lhs.T @ rhs`` with 2-D ``lhs`` and ``rhs``.
+
+    Matmul-like ops return this for their right-hand operand instead of computing the
+    GEMM.  When the same weight is used at every timestep, the engine collects the T
+    terms and evaluates them as ONE GEMM over the concatenated rows
+    (``concat(lhs).T @ concat(rhs)``) -- the batched weight gradient of BPTT, found by
+    the graph rather than hand-written.
+    """
+
+    __slots__ = ("lhs", "rhs", "shape")
+
+    def __init__(self, lhs, rhs, shape=None):
+        self.lhs = lhs
+        self.rhs = rhs
+        self.shape = shape  # reshape the product to this (None: leave (K, N))

@@ -1,0 +1,62 @@
+"""dtypes: minigrad uses NumPy's dtype objects (``mg.float32 is numpy.float32``'s dtype),
+with PyTorch's defaults and promotion rules on top."""
+
+from __future__ import annotations
+
+import numpy as np
+
+float32 = np.dtype(np.float32)
+float64 = np.dtype(np.float64)
+float16 = np.dtype(np.float16)
+int32 = np.dtype(np.int32)
+int64 = np.dtype(np.int64)
+bool_ = np.dtype(np.bool_)
+long = int64
+double = float64
+half = float16
+
+_default_dtype = float32
+
+
+def set_default_dtype(dtype) -> None:
+    """Set the dtype of Python floats and of float factories (float32 or float64)."""
+    global _default_dtype
+    dtype = np.dtype(dtype)
+    if dtype.kind != "f":
+        raise TypeError(f"set_default_dtype: expected a floating dtype, got {dtype}")
+    _default_dtype = dtype
+
+
+def get_default_dtype() -> np.dtype:
+    """The dtype Python floats become (float32 unless changed)."""
+    return _default_dtype
+
+
+def is_floating(dtype) -> bool:
+    return np.dtype(dtype).kind == "f"
+
+
+def result_type(d1: np.dtype, d2: np.dtype) -> np.dtype:
+    """PyTorch's promotion for two tensors: a float beats an int or bool (int64 +
+    float32 is float32, not NumPy's float64); otherwise the wider type wins."""
+    if d1 == d2:
+        return d1
+    f1, f2 = d1.kind == "f", d2.kind == "f"
+    if f1 and not f2:
+        return d1
+    if f2 and not f1:
+        return d2
+    return np.promote_types(d1, d2)
+
+
+def scalar_result_type(tensor_dtype: np.dtype, value) -> np.dtype:
+    """dtype of ``tensor <op> python_scalar``: the scalar never widens a tensor of
+    its own kind (float32 * 2.5 is float32); a float scalar makes an int or bool
+    tensor the default float dtype; an int scalar makes a bool tensor int64."""
+    if isinstance(value, bool):
+        return tensor_dtype
+    if isinstance(value, int):
+        return int64 if tensor_dtype.kind == "b" else tensor_dtype
+    if isinstance(value, float):
+        return tensor_dtype if tensor_dtype.kind == "f" else _default_dtype
+    raise TypeError(f"unsupported scalar type {type(value).__name__}")

@@ -1,0 +1,64 @@
+"""Helpers that backward formulas call on *either* arrays or Tensors.
+
+A built-in op's backward normally runs on raw arrays (fast); under
+``backward(create_graph=True)`` the very same formula runs on Tensors and records a
+graph.  Operators (``+ * / ** @``) already work on both; these few helpers cover the
+rest, dispatching on the argument's type.
+"""
+
+from __future__ import annotations
+
+from ..backend import get_array_module
+
+
+def _is_tensor(x) -> bool:
+    from ..tensor import Tensor
+
+    return isinstance(x, Tensor)
+
+
+def sum_to(grad, shape: tuple):
+    """Sum ``grad`` over the axes that broadcasting expanded, giving ``shape``."""
+    if grad.shape == shape:
+        return grad
+    if _is_tensor(grad):
+        from .shape import SumTo
+
+        return SumTo.apply(grad, shape=shape)
+    return sum_to_array(grad, shape)
+
+
+def sum_to_array(grad, shape: tuple):
+    lead = grad.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(
+        lead + i for i, n in enumerate(shape) if n == 1 and grad.shape[lead + i] != 1
+    )
+    if not axes:
+        return grad.reshape(shape)
+    return grad.sum(axis=axes).reshape(shape)
+
+
+def broadcast_to(x, shape: tuple):
+    """Broadcast ``x`` to ``shape`` (a view for arrays, an ``expand`` for Tensors)."""
+    if x.shape == shape:
+        return x
+    if _is_tensor(x):
+        return x.expand(*shape)
+    return get_array_module(x).broadcast_to(x, shape)
+
+
+def swap_last(x):
+    """Transpose the last two dims (``mT``)."""
+    if _is_tensor(x):
+        return x.transpose(-1, -2)
+    return x.swapaxes(-1, -2)
+
+
+def log(x):
+    return x.log() if _is_tensor(x) else get_array_module(x).log(x)
+
+
+def sign(x):
+    """Derivative of |x| (0 at 0); a constant either way."""
+    data = x.data if _is_tensor(x) else x
+    return get_array_module(data).sign(data)

@@ -1,0 +1,2 @@
+"""Ready-made models built on ``minigrad.nn``, and the explicit hand-derived BPTT
+(``models.bptt``)."""

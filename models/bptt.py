@@ -1,0 +1,874 @@
+"""Explicit, hand-derived backpropagation through time (BPTT) for RNN, LSTM and GRU layers.
+
+This module computes exactly what ``nn.RNN`` / ``nn.LSTM`` / ``nn.GRU`` (and PyTorch's
+layers of the same names) compute -- outputs, final states and every gradient -- but with
+the backward pass written out by hand over plain arrays (``numpy.ndarray`` or
+``cupy.ndarray``).  There is no autograd here: no ``minigrad`` import, no ``Tensor``.
+
+Backpropagation through time
+----------------------------
+A recurrent layer applies the same cell at every timestep, ``h_t = cell(x_t, h_{t-1})``.
+Unrolled over ``T`` steps it is just a deep feed-forward network whose layers share their
+weights, so its gradient is the ordinary chain rule applied to the unrolled graph:
+
+* walk the steps backwards, ``t = T-1, ..., 0``, carrying ``dh`` = dL/dh_t;
+* at each step ``dh`` is the sum of the gradient arriving from above (the layer output,
+  ``dL/dout_t``) and the gradient flowing back from step ``t+1`` through ``W_hh``;
+* push ``dh`` through the cell's nonlinearities to get the gradient of the cell's
+  pre-activations ("gates") at step ``t``, and from those the new ``dh`` for step ``t-1``;
+* because the weights are shared, their gradient is the sum over steps of the per-step
+  contributions, e.g. ``dW_hh = sum_t dgates_t^T @ h_{t-1}``.
+
+The last sum is where most of the speed comes from: the loop only stores the per-step
+gate gradients in one ``(T, B, G*H)`` array, and after the loop every weight gradient is a
+single large GEMM over all ``T*B`` rows (``dW_ih = dgates2d.T @ x2d``, ``dx = dgates2d @ W_ih``,
+...).  Symmetrically, the forward pass computes the input projections ``x_t @ W_ih^T + b`` of
+all timesteps with one GEMM, so the sequential loop holds only the recurrent GEMM
+``h_{t-1} @ W_hh^T`` and elementwise work.  Likewise, in backward every local derivative
+that does not depend on the incoming gradient (``1 - tanh^2``, ``s * (1 - s)``, ...) is
+computed for all timesteps at once before the loop, which then only multiplies.
+
+Layout and conventions
+----------------------
+Everything inside is time-major: ``xs`` is ``(T, B, I)``, hidden sequences ``(T, B, H)``,
+gate arrays ``(T, B, G*H)`` with ``G`` = 1 (RNN), 4 (LSTM: i, f, g, o) or 3 (GRU: r, z, n).
+Parameters use PyTorch's names and shapes: ``weight_ih_l{k}`` ``(G*H, I_k)``,
+``weight_hh_l{k}`` ``(G*H, H)``, ``bias_ih_l{k}`` / ``bias_hh_l{k}`` ``(G*H,)``, with the
+suffix ``_reverse`` for the backward direction of a bidirectional layer; without bias the
+bias keys are absent.  The cell equations are PyTorch's::
+
+    RNN:  h' = act(W_ih x + b_ih + W_hh h + b_hh)              act = tanh or relu
+    LSTM: i, f, g, o = sig, sig, tanh, sig (W_ih x + b_ih + W_hh h + b_hh)  (split in 4)
+          c' = f * c + i * g;   h' = o * tanh(c')
+    GRU:  r = sig(W_ir x + b_ir + W_hr h + b_hr);  z = sig(W_iz x + b_iz + W_hz h + b_hz)
+          n = tanh(W_in x + b_in + r * (W_hn h + b_hn));  h' = (1 - z) * n + z * h
+
+Two levels of API
+-----------------
+* Single-layer, single-direction kernels over time-major arrays -- ``rnn_layer_forward`` /
+  ``rnn_layer_backward``, ``gru_layer_*``, ``lstm_layer_*``.  They are what an autograd
+  ``Function`` wraps to run a whole layer as one node (``fused=True`` in ``minigrad.nn``).
+  The reverse direction of a bidirectional layer is the same kernel run on the
+  time-reversed input.
+* Whole-module functions with ``nn.RNN``-style arguments -- ``rnn_forward`` /
+  ``rnn_backward``, ``gru_*``, ``lstm_*`` -- built on one generic driver that handles
+  layers, directions, ``batch_first`` and unbatched input for all three cells.
+
+Cache layout
+------------
+``*_forward`` returns a :class:`BPTTCache`; ``cache.layers[k][d]`` is the kernel cache of
+layer ``k``, direction ``d`` (0 forward, 1 reverse, whose arrays are in reversed time
+order).  A kernel cache holds only what its backward needs:
+
+* ``xs`` ``(T, B, I)``: the layer input (for ``dW_ih``); ``w_ih``, ``w_hh`` (for ``dx`` and
+  the recurrence);
+* ``hs`` ``(T+1, B, H)``: ``hs[0] = h0`` and ``hs[t+1] = h_t``, so ``hs[:-1]`` is the
+  "previous state" of every step as one contiguous block (for ``dW_hh``);
+* RNN: nothing else -- ``act'`` is recomputed from ``h_t`` (``1 - h^2`` or ``h > 0``);
+* LSTM: ``gates`` ``(T, B, 4H)`` after their nonlinearities, ``cs`` ``(T+1, B, H)``
+  (``cs[0] = c0``) and ``tanh_cs`` ``(T, B, H)``;
+* GRU: ``gates`` ``(T, B, 3H)`` holding r, z, n after their nonlinearities and ``hn``
+  ``(T, B, H)`` = ``W_hn h_{t-1} + b_hn`` (needed for dr).
+
+Results have ``x``'s array kind and dtype (parameters and states are cast to it).
+Dropout between layers is not supported.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import numpy
+
+__all__ = [
+    "BPTTCache",
+    "rnn_forward",
+    "rnn_backward",
+    "gru_forward",
+    "gru_backward",
+    "lstm_forward",
+    "lstm_backward",
+    "rnn_layer_forward",
+    "rnn_layer_backward",
+    "gru_layer_forward",
+    "gru_layer_backward",
+    "lstm_layer_forward",
+    "lstm_layer_backward",
+]
+
+NONLINEARITIES = ("tanh", "relu")
+
+
+# ----------------------------------------------------------------------------- helpers
+@functools.cache
+def _cupy():
+    """The ``cupy`` module, or ``None`` when it cannot be imported."""
+    try:
+        import cupy
+    except Exception:  # not installed, or installed without a usable CUDA setup
+        return None
+    return cupy
+
+
+def _xp(x):
+    """Array module (``numpy`` or ``cupy``) that owns ``x``."""
+    cp = _cupy()
+    return numpy if cp is None else cp.get_array_module(x)
+
+
+def _sigmoid_(xp, a):
+    """In-place logistic sigmoid, via ``sig(a) = (1 + tanh(a / 2)) / 2`` (no overflow)."""
+    a *= 0.5
+    xp.tanh(a, out=a)
+    a += 1.0
+    a *= 0.5
+    return a
+
+
+def _check_nonlinearity(nonlinearity):
+    if nonlinearity not in NONLINEARITIES:
+        raise ValueError(
+            f"unknown nonlinearity {nonlinearity!r}: expected one of {NONLINEARITIES}"
+        )
+
+
+def _zeros_or_copy(xp, a, shape, dtype):
+    """A fresh ``shape`` array: a copy of ``a``, or zeros when ``a`` is None."""
+    if a is None:
+        return xp.zeros(shape, dtype=dtype)
+    return a.astype(dtype, copy=True)
+
+
+def _weight_grads(xp, dgates, xs, hs_prev, w_ih):
+    """Gradients that are sums over all timesteps, each as ONE GEMM over ``T*B`` rows.
+
+    ``dgates`` ``(T, B, G*H)`` holds dL/d(pre-activation) of every step, ``xs``
+    ``(T, B, I)`` the inputs and ``hs_prev`` ``(T, B, H)`` the previous states.
+    Returns ``(dx (T, B, I), dw_ih (G*H, I), dw_hh (G*H, H), db (G*H,))``.
+    """
+    T, B, GH = dgates.shape
+    d2 = dgates.reshape(T * B, GH)
+    # dx_t = dgates_t @ W_ih        (for all t at once)
+    dx = (d2 @ w_ih).reshape(T, B, w_ih.shape[1])
+    # dW_ih = sum_t dgates_t^T @ x_t
+    dw_ih = d2.T @ xs.reshape(T * B, -1)
+    # dW_hh = sum_t dgates_t^T @ h_{t-1}
+    dw_hh = d2.T @ hs_prev.reshape(T * B, -1)
+    # db = sum_t sum_batch dgates_t
+    db = d2.sum(axis=0)
+    return dx, dw_ih, dw_hh, db
+
+
+# ------------------------------------------------------------------------ RNN kernel
+class RNNLayerCache(NamedTuple):
+    """What :func:`rnn_layer_backward` needs (see the module docstring)."""
+
+    xs: Any  # (T, B, I) layer input
+    w_ih: Any  # (H, I)
+    w_hh: Any  # (H, H)
+    hs: Any  # (T+1, B, H): hs[0] = h0, hs[t+1] = h_t
+    nonlinearity: str
+    has_bias: bool
+
+
+def rnn_layer_forward(xs, w_ih, w_hh, b_ih, b_hh, h0, nonlinearity="tanh"):
+    """One direction of one Elman RNN layer, time-major.
+
+    ``h_t = act(x_t @ w_ih.T + b_ih + h_{t-1} @ w_hh.T + b_hh)``, ``act`` = tanh or relu.
+
+    Args:
+        xs: ``(T, B, I)`` inputs.  w_ih: ``(H, I)``.  w_hh: ``(H, H)``.
+        b_ih, b_hh: ``(H,)`` or both ``None`` (no bias).
+        h0: ``(B, H)`` initial state, or ``None`` for zeros.
+        nonlinearity: ``'tanh'`` or ``'relu'``.
+    All arrays must share one array module and dtype.
+
+    Returns:
+        ``(hs, cache)``: ``hs`` ``(T, B, H)`` is ``h_1 .. h_T`` (a view into the cache, do
+        not modify it); the final state is ``hs[-1]``.
+    """
+    _check_nonlinearity(nonlinearity)
+    xp = _xp(xs)
+    xs = xp.ascontiguousarray(xs)
+    T, B, I = xs.shape
+    H = w_hh.shape[1]
+    has_bias = b_ih is not None
+    # Input projection of every timestep in one GEMM, both biases folded in:
+    # pre[t] = x_t @ W_ih^T + b_ih + b_hh
+    pre = (xs.reshape(T * B, I) @ w_ih.T).reshape(T, B, H)
+    if has_bias:
+        pre += b_ih + b_hh
+    hs = xp.empty((T + 1, B, H), dtype=xs.dtype)
+    hs[0] = 0 if h0 is None else h0
+    w_hh_t = w_hh.T
+    for t in range(T):
+        h = hs[t + 1]
+        xp.matmul(hs[t], w_hh_t, out=h)  # h_{t-1} @ W_hh^T
+        h += pre[t]
+        if nonlinearity == "tanh":
+            xp.tanh(h, out=h)
+        else:
+            xp.maximum(h, 0, out=h)
+    return hs[1:], RNNLayerCache(xs, w_ih, w_hh, hs, nonlinearity, has_bias)
+
+
+def rnn_layer_backward(cache, dhs, dh_last=None):
+    """BPTT through one direction of one RNN layer.
+
+    Args:
+        cache: from :func:`rnn_layer_forward`.
+        dhs: ``(T, B, H)`` dL/dh_t from outside the recurrence (the layer output), or
+            ``None`` for zeros.  May be any strided view.
+        dh_last: ``(B, H)`` extra dL/dh_T (the final state), or ``None``.
+
+    Returns:
+        ``(dx (T, B, I), dh0 (B, H), dw_ih, dw_hh, db_ih, db_hh)``; the bias gradients are
+        ``None`` when the layer has no bias.
+    """
+    xs, w_ih, w_hh, hs, nonlinearity, has_bias = cache
+    xp = _xp(xs)
+    T, B, H = hs.shape[0] - 1, hs.shape[1], hs.shape[2]
+    # Local derivative act'(pre_t) for every step, from the stored outputs h_t:
+    dpre = xp.empty((T, B, H), dtype=hs.dtype)
+    if nonlinearity == "tanh":
+        # tanh'(pre) = 1 - tanh(pre)^2 = 1 - h^2
+        xp.multiply(hs[1:], hs[1:], out=dpre)
+        xp.subtract(1.0, dpre, out=dpre)
+    else:
+        # relu'(pre) = 1 where h > 0, else 0 (also 0 at 0)
+        dpre[...] = hs[1:] > 0
+    dh = _zeros_or_copy(xp, dh_last, (B, H), hs.dtype)
+    for t in range(T - 1, -1, -1):
+        # dh = dL/dh_t: from above plus from step t+1
+        if dhs is not None:
+            dh += dhs[t]
+        # dpre_t = act'(pre_t) * dh
+        dpre[t] *= dh
+        # dh_{t-1} = dpre_t @ W_hh
+        xp.matmul(dpre[t], w_hh, out=dh)
+    dx, dw_ih, dw_hh, db = _weight_grads(xp, dpre, xs, hs[:-1], w_ih)
+    # b_ih and b_hh enter the same sum, so both get db
+    db_ih, db_hh = (db, db.copy()) if has_bias else (None, None)
+    return dx, dh, dw_ih, dw_hh, db_ih, db_hh
+
+
+# ----------------------------------------------------------------------- LSTM kernel
+class LSTMLayerCache(NamedTuple):
+    """What :func:`lstm_layer_backward` needs (see the module docstring)."""
+
+    xs: Any  # (T, B, I)
+    w_ih: Any  # (4H, I)
+    w_hh: Any  # (4H, H)
+    hs: Any  # (T+1, B, H): hs[0] = h0
+    cs: Any  # (T+1, B, H): cs[0] = c0
+    gates: Any  # (T, B, 4H): i, f, g, o after their nonlinearities
+    tanh_cs: Any  # (T, B, H): tanh(c_t)
+    has_bias: bool
+
+
+def lstm_layer_forward(xs, w_ih, w_hh, b_ih, b_hh, h0, c0):
+    """One direction of one LSTM layer, time-major (gate order i, f, g, o).
+
+    ``i, f, g, o = sig, sig, tanh, sig(x_t @ w_ih.T + b_ih + h_{t-1} @ w_hh.T + b_hh)``,
+    ``c_t = f * c_{t-1} + i * g``, ``h_t = o * tanh(c_t)``.
+
+    Args:
+        xs: ``(T, B, I)``.  w_ih: ``(4H, I)``.  w_hh: ``(4H, H)``.
+        b_ih, b_hh: ``(4H,)`` or both ``None``.
+        h0, c0: ``(B, H)`` or ``None`` for zeros.
+
+    Returns:
+        ``(hs, c_last, cache)``: ``hs`` ``(T, B, H)`` (a view into the cache), ``c_last``
+        ``(B, H)`` the final cell state; the final hidden state is ``hs[-1]``.
+    """
+    xp = _xp(xs)
+    xs = xp.ascontiguousarray(xs)
+    T, B, I = xs.shape
+    H = w_hh.shape[1]
+    dtype = xs.dtype
+    has_bias = b_ih is not None
+    # All input projections in one GEMM: gates[t] = x_t @ W_ih^T + b_ih + b_hh
+    gates = (xs.reshape(T * B, I) @ w_ih.T).reshape(T, B, 4 * H)
+    if has_bias:
+        gates += b_ih + b_hh
+    hs = xp.empty((T + 1, B, H), dtype=dtype)
+    cs = xp.empty((T + 1, B, H), dtype=dtype)
+    tanh_cs = xp.empty((T, B, H), dtype=dtype)
+    hs[0] = 0 if h0 is None else h0
+    cs[0] = 0 if c0 is None else c0
+    rec = xp.empty((B, 4 * H), dtype=dtype)
+    ig = xp.empty((B, H), dtype=dtype)
+    w_hh_t = w_hh.T
+    for t in range(T):
+        a = gates[t]
+        xp.matmul(hs[t], w_hh_t, out=rec)  # h_{t-1} @ W_hh^T
+        a += rec
+        _sigmoid_(xp, a[:, : 2 * H])  # i, f
+        xp.tanh(a[:, 2 * H : 3 * H], out=a[:, 2 * H : 3 * H])  # g
+        _sigmoid_(xp, a[:, 3 * H :])  # o
+        i, f, g, o = a[:, :H], a[:, H : 2 * H], a[:, 2 * H : 3 * H], a[:, 3 * H :]
+        c = cs[t + 1]
+        xp.multiply(f, cs[t], out=c)  # c_t = f * c_{t-1} + i * g
+        xp.multiply(i, g, out=ig)
+        c += ig
+        xp.tanh(c, out=tanh_cs[t])
+        xp.multiply(o, tanh_cs[t], out=hs[t + 1])  # h_t = o * tanh(c_t)
+    cache = LSTMLayerCache(xs, w_ih, w_hh, hs, cs, gates, tanh_cs, has_bias)
+    return hs[1:], cs[T], cache
+
+
+def lstm_layer_backward(cache, dhs, dh_last=None, dc_last=None):
+    """BPTT through one direction of one LSTM layer.
+
+    Args:
+        cache: from :func:`lstm_layer_forward`.
+        dhs: ``(T, B, H)`` dL/dh_t from the layer output, or ``None``.
+        dh_last, dc_last: ``(B, H)`` dL/dh_T and dL/dc_T from the final states, or ``None``.
+
+    Returns:
+        ``(dx (T, B, I), dh0 (B, H), dc0 (B, H), dw_ih, dw_hh, db_ih, db_hh)``; bias
+        gradients are ``None`` without bias.
+    """
+    xs, w_ih, w_hh, hs, cs, gates, tanh_cs, has_bias = cache
+    xp = _xp(xs)
+    T, B, H = tanh_cs.shape
+    dtype = hs.dtype
+    gi, gf, gg, go = (gates[..., k * H : (k + 1) * H] for k in range(4))
+    # Before the loop, the local factors of every step, written straight into dgates
+    # (viewed as (T, B, 4, H)); the loop then only multiplies them by dc or dh:
+    dgates = xp.empty((T, B, 4 * H), dtype=dtype)
+    d4 = dgates.reshape(T, B, 4, H)
+    d4[:, :, 0] = gg * gi * (1.0 - gi)  # di_raw = dc * g * i(1-i)
+    d4[:, :, 1] = cs[:-1] * gf * (1.0 - gf)  # df_raw = dc * c_{t-1} * f(1-f)
+    d4[:, :, 2] = gi * (1.0 - gg * gg)  # dg_raw = dc * i * (1-g^2)
+    d4[:, :, 3] = tanh_cs * go * (1.0 - go)  # do_raw = dh * tanh(c_t) * o(1-o)
+    dc_dh = go * (1.0 - tanh_cs * tanh_cs)  # dc += dh * o * (1 - tanh(c_t)^2)
+    dh = _zeros_or_copy(xp, dh_last, (B, H), dtype)
+    dc = _zeros_or_copy(xp, dc_last, (B, H), dtype)
+    tmp = xp.empty((B, H), dtype=dtype)
+    for t in range(T - 1, -1, -1):
+        # dh = dL/dh_t: from above plus from step t+1
+        if dhs is not None:
+            dh += dhs[t]
+        # dc = dL/dc_t = dc (from step t+1 and c_T) + dh * o * (1 - tanh(c_t)^2)
+        xp.multiply(dh, dc_dh[t], out=tmp)
+        dc += tmp
+        # [di_raw, df_raw, dg_raw] = dc * factors;  do_raw = dh * factor
+        d4[t, :, :3] *= dc[:, None, :]
+        d4[t, :, 3] *= dh
+        # dc_{t-1} = dc * f
+        dc *= gf[t]
+        # dh_{t-1} = dgates_t @ W_hh
+        xp.matmul(dgates[t], w_hh, out=dh)
+    dx, dw_ih, dw_hh, db = _weight_grads(xp, dgates, xs, hs[:-1], w_ih)
+    db_ih, db_hh = (db, db.copy()) if has_bias else (None, None)
+    return dx, dh, dc, dw_ih, dw_hh, db_ih, db_hh
+
+
+# ------------------------------------------------------------------------ GRU kernel
+class GRULayerCache(NamedTuple):
+    """What :func:`gru_layer_backward` needs (see the module docstring)."""
+
+    xs: Any  # (T, B, I)
+    w_ih: Any  # (3H, I)
+    w_hh: Any  # (3H, H)
+    hs: Any  # (T+1, B, H): hs[0] = h0
+    gates: Any  # (T, B, 3H): r, z, n after their nonlinearities
+    hn: Any  # (T, B, H): W_hn h_{t-1} + b_hn
+    has_bias: bool
+
+
+def gru_layer_forward(xs, w_ih, w_hh, b_ih, b_hh, h0):
+    """One direction of one GRU layer, time-major (gate order r, z, n).
+
+    ``r, z = sig(W_i{r,z} x_t + b_i{r,z} + W_h{r,z} h_{t-1} + b_h{r,z})``,
+    ``n = tanh(W_in x_t + b_in + r * (W_hn h_{t-1} + b_hn))``, ``h_t = (1-z) * n + z * h_{t-1}``.
+
+    Args:
+        xs: ``(T, B, I)``.  w_ih: ``(3H, I)``.  w_hh: ``(3H, H)``.
+        b_ih, b_hh: ``(3H,)`` or both ``None``.  h0: ``(B, H)`` or ``None`` for zeros.
+
+    Returns:
+        ``(hs, cache)`` with ``hs`` ``(T, B, H)`` (a view into the cache).
+    """
+    xp = _xp(xs)
+    xs = xp.ascontiguousarray(xs)
+    T, B, I = xs.shape
+    H = w_hh.shape[1]
+    dtype = xs.dtype
+    has_bias = b_ih is not None
+    # All input projections in one GEMM: gates[t] = x_t @ W_ih^T + b_ih, plus b_hh for
+    # r and z (b_hn cannot be folded: it sits inside r * (W_hn h + b_hn)).
+    gates = (xs.reshape(T * B, I) @ w_ih.T).reshape(T, B, 3 * H)
+    if has_bias:
+        gates += b_ih
+        gates[..., : 2 * H] += b_hh[: 2 * H]
+        b_hn = b_hh[2 * H :]
+    hs = xp.empty((T + 1, B, H), dtype=dtype)
+    hs[0] = 0 if h0 is None else h0
+    hn = xp.empty((T, B, H), dtype=dtype)
+    rec = xp.empty((B, 3 * H), dtype=dtype)
+    rhn = xp.empty((B, H), dtype=dtype)
+    w_hh_t = w_hh.T
+    for t in range(T):
+        a = gates[t]
+        xp.matmul(hs[t], w_hh_t, out=rec)  # h_{t-1} @ W_hh^T
+        rz = a[:, : 2 * H]
+        rz += rec[:, : 2 * H]
+        _sigmoid_(xp, rz)  # r, z
+        r, z, n = a[:, :H], a[:, H : 2 * H], a[:, 2 * H :]
+        if has_bias:  # hn = W_hn h_{t-1} + b_hn
+            xp.add(rec[:, 2 * H :], b_hn, out=hn[t])
+        else:
+            hn[t] = rec[:, 2 * H :]
+        xp.multiply(r, hn[t], out=rhn)  # n = tanh(W_in x + b_in + r * hn)
+        n += rhn
+        xp.tanh(n, out=n)
+        h = hs[t + 1]  # h_t = n + z * (h_{t-1} - n)
+        xp.subtract(hs[t], n, out=h)
+        h *= z
+        h += n
+    return hs[1:], GRULayerCache(xs, w_ih, w_hh, hs, gates, hn, has_bias)
+
+
+def gru_layer_backward(cache, dhs, dh_last=None):
+    """BPTT through one direction of one GRU layer.
+
+    Args:
+        cache: from :func:`gru_layer_forward`.
+        dhs: ``(T, B, H)`` dL/dh_t from the layer output, or ``None``.
+        dh_last: ``(B, H)`` dL/dh_T from the final state, or ``None``.
+
+    Returns:
+        ``(dx (T, B, I), dh0 (B, H), dw_ih, dw_hh, db_ih, db_hh)``; bias gradients are
+        ``None`` without bias.
+    """
+    xs, w_ih, w_hh, hs, gates, hn, has_bias = cache
+    xp = _xp(xs)
+    T, B, H = hn.shape
+    dtype = hs.dtype
+    r, z, n = gates[..., :H], gates[..., H : 2 * H], gates[..., 2 * H :]
+    # The recurrent side sees pre-activations [r_raw, z_raw, hn]; their gradients go in
+    # dgh (T, B, 3H), seeded before the loop with the factors that multiply dh:
+    # dn_raw = dh * (1-z) * (1-n^2)
+    dn = (1.0 - z) * (1.0 - n * n)
+    dgh = xp.empty((T, B, 3 * H), dtype=dtype)
+    d3 = dgh.reshape(T, B, 3, H)
+    d3[:, :, 0] = dn * hn * r * (1.0 - r)  # dr_raw = dn_raw * hn * r(1-r)
+    d3[:, :, 1] = (hs[:-1] - n) * z * (1.0 - z)  # dz_raw = dh * (h_{t-1} - n) * z(1-z)
+    d3[:, :, 2] = dn * r  # dhn = dn_raw * r
+    dh = _zeros_or_copy(xp, dh_last, (B, H), dtype)
+    rec = xp.empty((B, H), dtype=dtype)
+    for t in range(T - 1, -1, -1):
+        # dh = dL/dh_t: from above plus from step t+1
+        if dhs is not None:
+            dh += dhs[t]
+        d3[t] *= dh[:, None, :]
+        dn[t] *= dh
+        # dh_{t-1} = dh * z + [dr_raw, dz_raw, dhn] @ W_hh
+        xp.matmul(dgh[t], w_hh, out=rec)
+        dh *= z[t]
+        dh += rec
+    # Recurrent side: dW_hh = sum_t dgh_t^T @ h_{t-1};  db_hh = sum dgh
+    T_B = T * B
+    dgh2 = dgh.reshape(T_B, 3 * H)
+    dw_hh = dgh2.T @ hs[:-1].reshape(T_B, H)
+    db_hh = dgh2.sum(axis=0) if has_bias else None
+    # Input side sees [r_raw, z_raw, n_raw]: reuse dgh, replacing the hn slot by dn_raw
+    d3[:, :, 2] = dn
+    # dx = dgi @ W_ih;  dW_ih = sum_t dgi_t^T @ x_t;  db_ih = sum dgi
+    dx = (dgh2 @ w_ih).reshape(T, B, w_ih.shape[1])
+    dw_ih = dgh2.T @ xs.reshape(T_B, -1)
+    db_ih = dgh2.sum(axis=0) if has_bias else None
+    return dx, dh, dw_ih, dw_hh, db_ih, db_hh
+
+
+# ---------------------------------------------------------------- generic driver
+@dataclass(frozen=True)
+class _CellSpec:
+    """How the generic driver calls one cell type's kernels.
+
+    ``forward(xs, w_ih, w_hh, b_ih, b_hh, states, **opts) -> (hs, final_states, cache)``
+    and ``backward(cache, dhs, d_final_states) -> (dx, d_states, (dw_ih, dw_hh, db_ih,
+    db_hh))``, where the state tuples hold ``(h,)`` or ``(h, c)``.
+    """
+
+    name: str
+    num_gates: int
+    state_names: tuple[str, ...]
+    forward: Callable
+    backward: Callable
+
+
+def _rnn_fw(xs, w_ih, w_hh, b_ih, b_hh, states, nonlinearity="tanh"):
+    hs, cache = rnn_layer_forward(xs, w_ih, w_hh, b_ih, b_hh, states[0], nonlinearity)
+    return hs, (hs[-1],), cache
+
+
+def _rnn_bw(cache, dhs, d_finals):
+    dx, dh0, *dw = rnn_layer_backward(cache, dhs, d_finals[0])
+    return dx, (dh0,), dw
+
+
+def _gru_fw(xs, w_ih, w_hh, b_ih, b_hh, states):
+    hs, cache = gru_layer_forward(xs, w_ih, w_hh, b_ih, b_hh, states[0])
+    return hs, (hs[-1],), cache
+
+
+def _gru_bw(cache, dhs, d_finals):
+    dx, dh0, *dw = gru_layer_backward(cache, dhs, d_finals[0])
+    return dx, (dh0,), dw
+
+
+def _lstm_fw(xs, w_ih, w_hh, b_ih, b_hh, states):
+    hs, c_last, cache = lstm_layer_forward(xs, w_ih, w_hh, b_ih, b_hh, *states)
+    return hs, (hs[-1], c_last), cache
+
+
+def _lstm_bw(cache, dhs, d_finals):
+    dx, dh0, dc0, *dw = lstm_layer_backward(cache, dhs, *d_finals)
+    return dx, (dh0, dc0), dw
+
+
+_RNN = _CellSpec("rnn", 1, ("h0",), _rnn_fw, _rnn_bw)
+_GRU = _CellSpec("gru", 3, ("h0",), _gru_fw, _gru_bw)
+_LSTM = _CellSpec("lstm", 4, ("h0", "c0"), _lstm_fw, _lstm_bw)
+
+
+@dataclass
+class BPTTCache:
+    """Everything ``*_backward`` needs from ``*_forward`` (see the module docstring)."""
+
+    cell: str  # 'rnn' | 'gru' | 'lstm'
+    layers: list  # layers[k][d]: kernel cache of layer k, direction d
+    param_keys: list  # the keys of ``params``, in their order
+    has_bias: bool
+    num_layers: int
+    num_directions: int
+    hidden_size: int
+    batch_first: bool
+    unbatched: bool
+    out_shape: tuple  # shape of ``out`` as returned
+    state_shape: tuple  # shape of h0 / h_n as given / returned
+    dtype: Any
+    xp: Any  # numpy or cupy
+
+
+def _layer_keys(k, d, has_bias):
+    sfx = f"_l{k}" + ("_reverse" if d else "")
+    names = ["weight_ih", "weight_hh"] + (["bias_ih", "bias_hh"] if has_bias else [])
+    return [n + sfx for n in names]
+
+
+def _check_params(cell, params, input_size, num_layers, D, xp, dtype):
+    """Validate ``params`` against the layout; returns ``(weights, H, has_bias)``.
+
+    ``weights[k*D + d]`` is ``(w_ih, w_hh, b_ih, b_hh)`` (biases ``None`` without bias),
+    cast to ``dtype``.
+    """
+    if not hasattr(params, "keys"):
+        raise ValueError(f"params: expected a dict of arrays, got {type(params).__name__}")
+    if "weight_hh_l0" not in params:
+        raise ValueError(
+            "params: missing key 'weight_hh_l0' (needed to infer hidden_size); "
+            f"got keys {list(params)}"
+        )
+    w_hh0 = params["weight_hh_l0"]
+    if len(getattr(w_hh0, "shape", ())) != 2:
+        raise ValueError(
+            f"params['weight_hh_l0']: expected a 2-D ({cell.num_gates}*hidden_size, "
+            f"hidden_size) array, got shape {getattr(w_hh0, 'shape', None)}"
+        )
+    H = int(w_hh0.shape[1])
+    G = cell.num_gates
+    has_bias = "bias_ih_l0" in params or "bias_hh_l0" in params
+    expected = [key for k in range(num_layers) for d in range(D)
+                for key in _layer_keys(k, d, has_bias)]
+    layout = (f"{cell.name} with num_layers={num_layers}, bidirectional={D == 2}, "
+              f"bias={has_bias}")
+    missing = [key for key in expected if key not in params]
+    if missing:
+        raise ValueError(f"params: missing key(s) {missing}; expected for {layout}: {expected}")
+    unexpected = [key for key in params if key not in expected]
+    if unexpected:
+        raise ValueError(
+            f"params: unexpected key(s) {unexpected}; expected for {layout}: {expected}"
+        )
+    weights = []
+    for k in range(num_layers):
+        in_size = input_size if k == 0 else D * H
+        for d in range(D):
+            arrays = []
+            for key in _layer_keys(k, d, has_bias):
+                a = xp.asarray(params[key], dtype=dtype)
+                if key.startswith("weight_ih"):
+                    shape, desc = (G * H, in_size), f"{G}*hidden_size, input_size"
+                elif key.startswith("weight_hh"):
+                    shape, desc = (G * H, H), f"{G}*hidden_size, hidden_size"
+                else:
+                    shape, desc = (G * H,), f"{G}*hidden_size"
+                if tuple(a.shape) != shape:
+                    if (k == 0 and key.startswith("weight_ih") and a.ndim == 2
+                            and a.shape[0] == G * H):
+                        raise ValueError(
+                            f"input size mismatch: x has input_size={input_size}, but "
+                            f"params[{key!r}] has shape {tuple(a.shape)} "
+                            f"(expected {shape})"
+                        )
+                    raise ValueError(
+                        f"params[{key!r}]: expected shape {shape} ({desc}) with "
+                        f"hidden_size={H}, got {tuple(a.shape)}"
+                    )
+                arrays.append(a)
+            if not has_bias:
+                arrays += [None, None]
+            weights.append(tuple(arrays))
+    return weights, H, has_bias
+
+
+def _check_state(xp, name, s, full_shape, unbatched, dtype, what):
+    """``None`` or ``s`` as a ``full_shape`` = ``(L*D, B, H)`` array of ``dtype``."""
+    if s is None:
+        return None
+    s = xp.asarray(s, dtype=dtype)
+    shape = (full_shape[0], full_shape[2]) if unbatched else full_shape
+    if tuple(s.shape) != shape:
+        raise ValueError(f"{name}: expected shape {shape} {what}, got {tuple(s.shape)}")
+    return s[:, None, :] if unbatched else s
+
+
+def _state_desc(unbatched):
+    return ("(num_layers*num_directions, hidden_size)" if unbatched
+            else "(num_layers*num_directions, batch, hidden_size)")
+
+
+def _multilayer_forward(cell, x, params, states, num_layers, bidirectional, batch_first,
+                        **opts):
+    """Generic forward for all cells: layers, directions, layouts; see ``rnn_forward``."""
+    if isinstance(num_layers, bool) or not isinstance(num_layers, int) or num_layers < 1:
+        raise ValueError(f"num_layers: expected an integer >= 1, got {num_layers!r}")
+    xp = _xp(x)
+    x = xp.asarray(x)
+    if x.dtype.kind != "f":
+        raise ValueError(f"x: expected a floating-point array, got dtype {x.dtype}")
+    if x.ndim == 2:  # unbatched (T, I)
+        unbatched, xs = True, x[:, None, :]
+    elif x.ndim == 3:
+        unbatched, xs = False, (x.transpose(1, 0, 2) if batch_first else x)
+    else:
+        layout = "(batch, timesteps, input_size)" if batch_first else \
+            "(timesteps, batch, input_size)"
+        raise ValueError(
+            f"x: expected a 3-D {layout} or 2-D (timesteps, input_size) array, "
+            f"got shape {tuple(x.shape)}"
+        )
+    xs = xp.ascontiguousarray(xs)  # time-major (T, B, I)
+    T, B, I = xs.shape
+    dtype = x.dtype
+    D = 2 if bidirectional else 1
+    weights, H, has_bias = _check_params(cell, params, I, num_layers, D, xp, dtype)
+    full_shape = (num_layers * D, B, H)
+    states = [_check_state(xp, name, s, full_shape, unbatched, dtype, _state_desc(unbatched))
+              for name, s in zip(cell.state_names, states, strict=True)]
+
+    finals = [xp.empty(full_shape, dtype=dtype) for _ in cell.state_names]
+    caches = []
+    layer_in = xs
+    for k in range(num_layers):
+        top = k == num_layers - 1
+        if top and batch_first and not unbatched:
+            # write the top layer straight into the (B, T, D*H) result
+            out_final = xp.empty((B, T, D * H), dtype=dtype)
+            out = out_final.transpose(1, 0, 2)
+        else:
+            out = out_final = xp.empty((T, B, D * H), dtype=dtype)
+        layer_caches = []
+        for d in range(D):
+            idx = k * D + d
+            # the reverse direction is the same recurrence on the time-reversed sequence
+            inp = layer_in if d == 0 else xp.ascontiguousarray(layer_in[::-1])
+            st = tuple(None if s is None else s[idx] for s in states)
+            hs, fin, c = cell.forward(inp, *weights[idx], st, **opts)
+            out[:, :, d * H : (d + 1) * H] = hs if d == 0 else hs[::-1]
+            for f_all, f in zip(finals, fin, strict=True):
+                f_all[idx] = f
+            layer_caches.append(c)
+        caches.append(layer_caches)
+        layer_in = out
+
+    if unbatched:
+        out_final = out_final[:, 0, :]
+        finals = [f[:, 0, :] for f in finals]
+    cache = BPTTCache(
+        cell=cell.name, layers=caches, param_keys=list(params), has_bias=has_bias,
+        num_layers=num_layers, num_directions=D, hidden_size=H, batch_first=batch_first,
+        unbatched=unbatched, out_shape=tuple(out_final.shape),
+        state_shape=tuple(finals[0].shape), dtype=dtype, xp=xp,
+    )
+    return out_final, finals, cache
+
+
+def _multilayer_backward(cell, cache, grad_output, grad_finals):
+    """Generic BPTT for all cells; returns the grads dict (see ``rnn_backward``)."""
+    if not isinstance(cache, BPTTCache) or cache.cell != cell.name:
+        got = cache.cell if isinstance(cache, BPTTCache) else type(cache).__name__
+        raise ValueError(f"cache: expected the cache of {cell.name}_forward, got {got}")
+    xp, dtype, H, D = cache.xp, cache.dtype, cache.hidden_size, cache.num_directions
+    L = cache.num_layers
+
+    # Upstream gradients to time-major (T, B, D*H) / (L*D, B, H) views.
+    g_out = None
+    if grad_output is not None:
+        g_out = xp.asarray(grad_output, dtype=dtype)
+        if tuple(g_out.shape) != cache.out_shape:
+            raise ValueError(
+                f"grad_output: expected shape {cache.out_shape} (that of the output), "
+                f"got {tuple(g_out.shape)}"
+            )
+        if cache.unbatched:
+            g_out = g_out[:, None, :]
+        elif cache.batch_first:
+            g_out = g_out.transpose(1, 0, 2)
+    B = cache.layers[0][0].hs.shape[1]
+    full_shape = (L * D, B, H)
+    g_finals = [
+        _check_state(xp, "grad_" + name.replace("0", "_n"), g, full_shape, cache.unbatched,
+                     dtype, "(that of " + name.replace("0", "_n") + ")")
+        for name, g in zip(cell.state_names, grad_finals, strict=True)
+    ]
+
+    d_states = [xp.empty(full_shape, dtype=dtype) for _ in cell.state_names]
+    param_grads = {}
+    d_layer_out = g_out  # dL/d(output of layer k), (T, B, D*H) or None
+    for k in range(L - 1, -1, -1):
+        d_in = None
+        for d in range(D):
+            idx = k * D + d
+            dhs = None
+            if d_layer_out is not None:
+                dhs = d_layer_out[:, :, d * H : (d + 1) * H]
+                if d == 1:
+                    dhs = dhs[::-1]  # the reverse kernel ran in reversed time
+            d_fin = tuple(None if g is None else g[idx] for g in g_finals)
+            dx, d_st, dw = cell.backward(cache.layers[k][d], dhs, d_fin)
+            if d == 1:
+                dx = dx[::-1]
+            # the layer input feeds both directions: dL/dinput is the sum
+            if d_in is None:
+                d_in = dx
+            else:
+                d_in += dx
+            for s_all, s in zip(d_states, d_st, strict=True):
+                s_all[idx] = s
+            for key, g in zip(_layer_keys(k, d, cache.has_bias), dw, strict=False):
+                param_grads[key] = g
+        d_layer_out = d_in
+
+    if cache.unbatched:
+        d_input = d_layer_out[:, 0, :]
+        d_states = [s[:, 0, :] for s in d_states]
+    elif cache.batch_first:
+        d_input = xp.ascontiguousarray(d_layer_out.transpose(1, 0, 2))
+    else:
+        d_input = d_layer_out
+    grads = {"input": d_input}
+    grads.update(zip(cell.state_names, d_states, strict=True))
+    for key in cache.param_keys:
+        grads[key] = param_grads[key]
+    return grads
+
+
+def _unpack_pair(name, pair, what):
+    if pair is None:
+        return None, None
+    if not isinstance(pair, tuple | list) or len(pair) != 2:
+        raise ValueError(f"{name}: expected a pair {what} or None, got {type(pair).__name__}")
+    return pair
+
+
+# -------------------------------------------------------------------- public API
+def rnn_forward(x, params, h0=None, *, nonlinearity="tanh", num_layers=1, bidirectional=False,
+                batch_first=True):
+    """Forward of an ``nn.RNN`` given its parameters as plain arrays.
+
+    Args:
+        x: ``(B, T, I)`` if ``batch_first`` else ``(T, B, I)``, or unbatched ``(T, I)``.
+        params: ``nn.RNN`` state-dict names -> arrays (``weight_ih_l0`` ``(H, I)``, ...);
+            without bias the bias keys are absent.
+        h0: ``(num_layers*D, B, H)`` (unbatched ``(num_layers*D, H)``) or ``None``.
+        nonlinearity: ``'tanh'`` or ``'relu'``.
+
+    Returns:
+        ``(out, h_n, cache)``: ``out`` ``(B, T, D*H)`` (``(T, B, D*H)`` if not
+        ``batch_first``, ``(T, D*H)`` unbatched; forward then reverse features), ``h_n``
+        shaped like ``h0``, and the cache for :func:`rnn_backward`.
+
+    Raises:
+        ValueError: unknown nonlinearity, ``num_layers < 1``, or shapes / keys of ``x``,
+        ``h0``, ``params`` that do not fit together.
+    """
+    _check_nonlinearity(nonlinearity)
+    out, (h_n,), cache = _multilayer_forward(_RNN, x, params, (h0,), num_layers, bidirectional,
+                                             batch_first, nonlinearity=nonlinearity)
+    return out, h_n, cache
+
+
+def rnn_backward(cache, grad_output, grad_h_n=None):
+    """BPTT for :func:`rnn_forward`.
+
+    Args:
+        cache: from :func:`rnn_forward`.
+        grad_output: dL/d``out``, shaped like ``out`` (``None``: zeros).
+        grad_h_n: dL/d``h_n``, shaped like ``h_n`` (``None``: zeros).
+
+    Returns:
+        dict with ``'input'`` (like ``x``), ``'h0'`` (like ``h_n``; the gradient at the
+        zero state when none was given) and one entry per key of ``params``.
+    """
+    return _multilayer_backward(_RNN, cache, grad_output, (grad_h_n,))
+
+
+def gru_forward(x, params, h0=None, *, num_layers=1, bidirectional=False, batch_first=True):
+    """Forward of an ``nn.GRU`` (gate order r, z, n); arguments as :func:`rnn_forward`.
+
+    Returns ``(out, h_n, cache)``.
+    """
+    out, (h_n,), cache = _multilayer_forward(_GRU, x, params, (h0,), num_layers, bidirectional,
+                                             batch_first)
+    return out, h_n, cache
+
+
+def gru_backward(cache, grad_output, grad_h_n=None):
+    """BPTT for :func:`gru_forward`; as :func:`rnn_backward`."""
+    return _multilayer_backward(_GRU, cache, grad_output, (grad_h_n,))
+
+
+def lstm_forward(x, params, hx=None, *, num_layers=1, bidirectional=False, batch_first=True):
+    """Forward of an ``nn.LSTM`` (gate order i, f, g, o).
+
+    Args as :func:`rnn_forward`, except ``hx = (h0, c0)`` or ``None`` (either element may
+    be ``None``: zeros), both ``(num_layers*D, B, H)``.
+
+    Returns:
+        ``(out, (h_n, c_n), cache)``.
+    """
+    h0, c0 = _unpack_pair("hx", hx, "(h0, c0)")
+    out, (h_n, c_n), cache = _multilayer_forward(_LSTM, x, params, (h0, c0), num_layers,
+                                                 bidirectional, batch_first)
+    return out, (h_n, c_n), cache
+
+
+def lstm_backward(cache, grad_output, grad_hx=None):
+    """BPTT for :func:`lstm_forward`.
+
+    Args:
+        grad_hx: ``(grad_h_n, grad_c_n)`` or ``None``; either element may be ``None``.
+
+    Returns:
+        dict with ``'input'``, ``'h0'``, ``'c0'`` and one entry per key of ``params``.
+    """
+    g_h, g_c = _unpack_pair("grad_hx", grad_hx, "(grad_h_n, grad_c_n)")
+    return _multilayer_backward(_LSTM, cache, grad_output, (g_h, g_c))
