@@ -6,7 +6,7 @@
     x.grad  # d/dx sum(2 tanh x) = 2 (1 - tanh^2 x)
 """
 
-from . import autograd, backend
+from . import autograd, backend, optim
 from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .backend import cuda_is_available
 from .creation import (
@@ -71,6 +71,7 @@ from .functions import (
     where,
 )
 from .random import manual_seed
+from .serialization import load, save
 from .tensor import Tensor, matmul, tensor
 
 bool = bool_  # noqa: A001  (mg.bool, as torch.bool)

@@ -70,7 +70,12 @@ def where(condition, input, other) -> Tensor:  # noqa: A002 (PyTorch's names)
                         f"{getattr(cond, 'dtype', type(cond).__name__)}")
     a, b = _as_tensor(input, like), _as_tensor(other, like)
     a, b = _promote(a, b, "where")
-    return E.Where.apply(a, b, condition=cond)
+    try:
+        return E.Where.apply(a, b, condition=cond)
+    except ValueError:
+        raise ValueError(
+            f"where: condition, input and other of shapes {tuple(cond.shape)}, "
+            f"{tuple(a.shape)} and {tuple(b.shape)} cannot be broadcast together") from None
 
 
 def addmm(input: Tensor, mat1: Tensor, mat2: Tensor) -> Tensor:  # noqa: A002
@@ -82,7 +87,12 @@ def addmm(input: Tensor, mat1: Tensor, mat2: Tensor) -> Tensor:  # noqa: A002
             f"and {tuple(mat2.shape)}")
     input, mat1 = _promote(input, mat1, "addmm")
     mat1, mat2 = _promote(mat1, mat2, "addmm")
-    return L.AddMM.apply(input, mat1, mat2)
+    try:
+        return L.AddMM.apply(input, mat1, mat2)
+    except ValueError:
+        raise ValueError(
+            f"addmm: input of shape {tuple(input.shape)} cannot be broadcast to the "
+            f"product's shape {(mat1.shape[0], mat2.shape[1])}") from None
 
 
 def exp(x: Tensor) -> Tensor:

@@ -121,11 +121,11 @@ class Tensor:
     def to(self, *args, dtype=None, device=None) -> Tensor:
         """``to(device)``, ``to(dtype)`` or ``to(device, dtype)``; differentiable.
         Returns ``self`` when nothing changes."""
-        for arg in args:
-            if isinstance(arg, (str,)) or hasattr(arg, "type"):
-                device = arg
-            else:
+        for arg in args:  # a dtype is a numpy dtype or scalar type; anything else a device
+            if isinstance(arg, (np.dtype, type)):
                 dtype = arg
+            else:
+                device = arg
         out = self
         if device is not None:
             device = backend.normalize_device(device)
@@ -134,7 +134,10 @@ class Tensor:
         if dtype is not None:
             dtype = np.dtype(dtype)
             if dtype != out.dtype:
-                out = E.Cast.apply(out, dtype=dtype)
+                if dtype.kind == "f":
+                    out = E.Cast.apply(out, dtype=dtype)
+                else:  # an integer or bool result cannot require grad: no graph
+                    out = Tensor._make(out.data.astype(dtype))
         return out
 
     def cpu(self) -> Tensor:
@@ -217,7 +220,10 @@ class Tensor:
 
     def zero_(self) -> Tensor:
         """Fill with zeros in place (no graph)."""
-        self.data.fill(0)
+        if isinstance(self.data, np.generic):  # NumPy gives 0-d results as immutable
+            self.data = np.zeros_like(self.data)  # scalars: nothing can alias them
+        else:
+            self.data.fill(0)
         return self
 
     def retain_grad(self) -> None:  # pragma: no cover - documented limitation
@@ -440,7 +446,8 @@ class Tensor:
     def flatten(self, start_dim: int = 0, end_dim: int = -1) -> Tensor:
         if self.ndim == 0:
             return self.reshape(1)
-        start, end = start_dim % self.ndim, end_dim % self.ndim
+        (start,) = R.normalize_dims(start_dim, self.ndim, "flatten")
+        (end,) = R.normalize_dims(end_dim, self.ndim, "flatten")
         shape = self.shape[:start] + (-1,) + self.shape[end + 1:]
         return self.reshape(shape)
 
@@ -468,7 +475,8 @@ class Tensor:
 
     def permute(self, *dims) -> Tensor:
         dims = _shape_args(dims)
-        if sorted(d % max(self.ndim, 1) for d in dims) != list(range(self.ndim)):
+        if (len(dims) != self.ndim or any(not -self.ndim <= d < self.ndim for d in dims)
+                or sorted(d % self.ndim for d in dims) != list(range(self.ndim))):
             raise ValueError(
                 f"permute: expected a permutation of {self.ndim} dims, got {dims}")
         return S.Permute.apply(self, dims=tuple(d % self.ndim for d in dims))
@@ -528,6 +536,8 @@ class Tensor:
 
     def chunk(self, chunks: int, dim: int = 0) -> tuple:
         (axis,) = R.normalize_dims(dim, self.ndim, "chunk")
+        if chunks <= 0:
+            raise ValueError(f"chunk: chunks must be positive, got {chunks}")
         step = -(-self.shape[axis] // chunks)
         return self.split(step, axis)
 
@@ -703,8 +713,8 @@ def tensor(data: Any, dtype=None, device=None, requires_grad: bool = False) -> T
     device = backend.normalize_device(device) if device is not None else None
     if isinstance(data, Tensor):
         array = data.data
-    elif isinstance(data, np.ndarray) or backend.device_of(data) == "cuda":
-        array = data
+    elif isinstance(data, (np.ndarray, np.generic)) or backend.device_of(data) == "cuda":
+        array = data  # arrays and NumPy scalars keep their dtype
     else:
         array = np.array(data)
         if dtype is None and array.dtype == np.float64:

@@ -667,6 +667,8 @@ def _multilayer_forward(cell, x, params, states, num_layers, bidirectional, batc
         )
     xs = xp.ascontiguousarray(xs)  # time-major (T, B, I)
     T, B, I = xs.shape
+    if T == 0:
+        raise ValueError(f"x: expected at least one timestep, got shape {tuple(x.shape)}")
     dtype = x.dtype
     D = 2 if bidirectional else 1
     weights, H, has_bias = _check_params(cell, params, I, num_layers, D, xp, dtype)
@@ -763,6 +765,7 @@ def _multilayer_backward(cell, cache, grad_output, grad_finals):
                 d_in += dx
             for s_all, s in zip(d_states, d_st, strict=True):
                 s_all[idx] = s
+            # without bias, zip drops the trailing (None, None) bias gradients
             for key, g in zip(_layer_keys(k, d, cache.has_bias), dw, strict=False):
                 param_grads[key] = g
         d_layer_out = d_in

@@ -327,6 +327,12 @@ def test_bad_x_ndim():
         bptt.rnn_forward(x[..., None], p)
 
 
+def test_zero_timesteps():
+    x, p = _rnn_setup()
+    with pytest.raises(ValueError, match=r"x: expected at least one timestep, got shape"):
+        bptt.rnn_forward(x[:, :0], p)
+
+
 def test_bad_h0_shape():
     x, p = _rnn_setup()
     with pytest.raises(ValueError, match=r"h0: expected shape \(1, 2, 5\).*got \(2, 2, 5\)"):

@@ -96,6 +96,17 @@ def _resolve(slot):
     return dense, owned
 
 
+def _own_tensor(grad):
+    """``grad`` (create_graph) in a buffer of its own, still in the graph: the same
+    gradient Tensor can reach several leaves (``a + b``) or be the caller's
+    ``gradient``, and a later backward adds into ``leaf.grad`` in place."""
+    if grad.grad_fn is None and grad.requires_grad:  # a leaf: copy through a graph node
+        from ..ops.elementwise import Cast
+
+        return Cast.apply(grad, dtype=grad.dtype)
+    return _tensor_cls._make(grad.data.copy(), grad.grad_fn, grad._output_nr)
+
+
 def _freed_error(node) -> RuntimeError:
     return RuntimeError(
         f"Trying to backward through the graph a second time (through "
@@ -122,7 +133,7 @@ def backward(roots, grad_roots, retain_graph: bool = False, create_graph: bool =
             leaf_slots[root] = _accumulate(leaf_slots.get(root), grad)
             continue
         if node not in slots:
-            slots[node] = [None] * getattr(node, "_n_outputs", 1)
+            slots[node] = [None] * node._n_outputs
         slots[node][root._output_nr] = _accumulate(slots[node][root._output_nr], grad)
         if node not in dependencies:
             dependencies[node] = 0
@@ -147,25 +158,36 @@ def backward(roots, grad_roots, retain_graph: bool = False, create_graph: bool =
     while ready:
         node = ready.pop()
         node_slots = slots.pop(node, None)
+        input_grads = None
         if node_slots is not None:
-            grads = [None if s is None else (s if create_graph else _resolve(s)[0])
-                     for s in node_slots]
-        if node_slots is None or all(g is None for g in grads):
-            input_grads = (None,) * len(node.inputs)
-        else:
-            if node.saved is None:
-                raise _freed_error(node)
-            input_grads = node._run_backward(grads, create_graph)
-        for t, grad in zip(node.inputs, input_grads):
+            if create_graph:
+                grads = node_slots
+            elif len(node_slots) == 1:
+                slot = node_slots[0]
+                grads = [slot if type(slot) is not _GradSum and type(slot) is not OuterGrad
+                         else _resolve(slot)[0]]
+            else:
+                grads = [None if s is None else _resolve(s)[0] for s in node_slots]
+            for g in grads:
+                if g is not None:
+                    if node.saved is None:
+                        raise _freed_error(node)
+                    input_grads = node._run_backward(grads, create_graph)
+                    break
+        inputs_ = node.inputs
+        for i, t in enumerate(inputs_):
+            grad = None if input_grads is None else input_grads[i]
             parent = t.grad_fn
             if parent is not None:
                 if grad is not None:
                     parent_slots = slots.get(parent)
                     if parent_slots is None:
-                        parent_slots = slots[parent] = [None] * getattr(parent, "_n_outputs", 1)
-                    parent_slots[t._output_nr] = _accumulate(parent_slots[t._output_nr], grad)
-                dependencies[parent] -= 1
-                if dependencies[parent] == 0:
+                        parent_slots = slots[parent] = [None] * parent._n_outputs
+                    nr = t._output_nr
+                    parent_slots[nr] = _accumulate(parent_slots[nr], grad)
+                count = dependencies[parent] - 1
+                dependencies[parent] = count
+                if count == 0:
                     ready.append(parent)
             elif grad is not None and t.requires_grad:
                 leaf_slots[t] = _accumulate(leaf_slots.get(t), grad)
@@ -177,10 +199,11 @@ def backward(roots, grad_roots, retain_graph: bool = False, create_graph: bool =
         if inputs is not None and not any(leaf is i for i in inputs):
             continue
         if create_graph:
-            grad = _materialize(slot) if type(slot) is OuterGrad else slot
-            if not isinstance(grad, Tensor):
-                grad = _resolve(grad)[0] if type(grad) is _GradSum else grad
-                grad = Tensor._make(grad)
+            if isinstance(slot, Tensor):
+                grad = _own_tensor(slot) if leaf.grad is None else slot
+            else:
+                array, owned = _resolve(slot)
+                grad = Tensor._make(array if owned else array.copy())
             with enable_grad():
                 leaf.grad = grad if leaf.grad is None else leaf.grad + grad
             continue
@@ -189,6 +212,8 @@ def backward(roots, grad_roots, retain_graph: bool = False, create_graph: bool =
             array = array.astype(leaf.data.dtype)
             owned = True
         if leaf.grad is None:
-            leaf.grad = Tensor._make(array if owned else array.copy())
+            if not owned or array.ndim == 0:  # a copy; a NumPy scalar becomes an array
+                array = get_array_module(array).array(array)
+            leaf.grad = Tensor._make(array)
         else:
             leaf.grad.data += array

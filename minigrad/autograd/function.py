@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..backend import get_array_module
 from .grad_mode import _state, enable_grad, no_grad
 
 _tensor_cls = None  # set by minigrad.tensor (avoids an import cycle)
@@ -39,6 +40,7 @@ class Function:
     saved: tuple = ()
     needs_input_grad: tuple = ()
     _graph_mode = False  # True while the engine runs a create_graph backward
+    _n_outputs = 1
 
     def save_for_backward(self, *values: Any) -> None:
         """Keep values for ``backward`` (freed after backward unless retain_graph)."""
@@ -89,12 +91,18 @@ class Function:
             )
             ctx._arg_is_tensor = tuple(isinstance(a, Tensor) for a in args)
             ctx._n_outputs = len(outputs)
+            # to give an output that received no gradient zeros, as PyTorch does
+            ctx._output_like = tuple((o.data.shape, o.data.dtype, get_array_module(o.data))
+                                     for o in outputs)
         return tuple(wrapped) if isinstance(result, tuple) else wrapped[0]
 
     # -- called by the engine -------------------------------------------------
     def _run_backward(self, grads: list, create_graph: bool) -> tuple:
         """Gradients for ``self.inputs`` (one per input Tensor) from output grads."""
         Tensor = _tensor_cls
+        if any(g is None for g in grads):  # backward gets one gradient per output
+            grads = [xp.zeros(shape, dtype) if g is None else g
+                     for g, (shape, dtype, xp) in zip(grads, self._output_like)]
         if create_graph:
             grads = [g if g is None or isinstance(g, Tensor) else Tensor._make(g)
                      for g in grads]
@@ -170,19 +178,23 @@ class Op(Function):
         # create_graph: give back Tensors that are part of the graph, so the backward
         # formula itself becomes differentiable.  A saved array is an input's data
         # (-> that input Tensor) or this node's output (-> a Tensor with grad_fn=self).
+        # Inputs are matched by identity, each used once where possible, so that in
+        # ``x * x.detach()`` (two inputs, one array) the detached one stays a constant.
         Tensor = _tensor_cls
         tensors = []
+        used = set()
         for array in saved:
-            for t in self.inputs:
-                if t.data is array:
-                    tensors.append(t)
-                    break
+            matches = [i for i, t in enumerate(self.inputs) if t.data is array]
+            if matches:
+                i = next((i for i in matches if i not in used), matches[0])
+                used.add(i)
+                tensors.append(self.inputs[i])
             else:
                 tensors.append(Tensor._make(array, self, 0))
         return tuple(tensors)
 
     def _run_backward(self, grads: list, create_graph: bool) -> tuple:
-        n = getattr(self, "_n_outputs", 1)
+        n = self._n_outputs
         if create_graph:
             Tensor = _tensor_cls
             grads = [g if g is None or isinstance(g, Tensor) else Tensor._make(g)

@@ -169,14 +169,15 @@ class Split(Op):
     def backward(ctx, *grads):
         dim = ctx.dim
         if ctx._graph_mode:
-            from ..tensor import zeros
+            from ..creation import zeros
 
+            device = next(g for g in grads if g is not None).device
             parts = []
             for g, n in zip(grads, ctx.sizes):
                 if g is None:
                     shape = list(ctx.in_shape)
                     shape[dim] = n
-                    g = zeros(*shape, dtype=ctx.dtype)
+                    g = zeros(*shape, dtype=ctx.dtype, device=device)
                 elif ctx.squeeze:
                     g = g.unsqueeze(dim)
                 parts.append(g)

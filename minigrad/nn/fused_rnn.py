@@ -1,0 +1,115 @@
+"""Fused recurrent layers: one layer direction = ONE autograd node.
+
+``nn.RNN`` / ``nn.LSTM`` / ``nn.GRU`` with ``fused=True`` run every layer and direction
+as a single :class:`FusedRecurrentLayer` op whose forward and backward are the
+hand-derived BPTT kernels of ``models.bptt`` (``rnn_layer_forward`` /
+``rnn_layer_backward`` and the LSTM/GRU equivalents).  The graph then holds a handful
+of nodes however long the sequence is, and the results equal those of the default
+graph path (where BPTT comes out of per-timestep autograd nodes).
+
+The kernels' backward is written over arrays, not differentiable ops, so a
+``create_graph=True`` backward through a fused layer raises; use ``fused=False`` for
+higher-order gradients.
+"""
+
+from __future__ import annotations
+
+from ..autograd.function import Op
+
+__all__ = ["FusedRecurrentLayer", "fused_direction"]
+
+
+def _bptt():
+    from models import bptt  # lazy: models/ is an optional sibling package
+
+    return bptt
+
+
+class FusedRecurrentLayer(Op):
+    """One direction of one recurrent layer, forward and BPTT by ``models.bptt``.
+
+    Inputs (Tensors, in order): ``x`` (time on dim ``time_dim``, then batch / features
+    as given), the initial states ``h0`` (and ``c0`` for LSTM) ``(B, H)``, ``w_ih``,
+    ``w_hh`` and, with bias, ``b_ih``, ``b_hh``.  Keywords: ``cell`` (``'rnn'``,
+    ``'lstm'``, ``'gru'``), ``nonlinearity`` (RNN), ``reverse`` (run the recurrence
+    from the last timestep to the first) and ``time_dim`` (0: ``(T, B, I)``, 1:
+    ``(B, T, I)``; the output has the same layout).
+
+    Outputs: the hidden state of every step ``(.., H)`` laid out like ``x``, then the
+    final ``h`` (and ``c``) ``(B, H)`` -- "final" in processing order, i.e. the state
+    after timestep 0 for ``reverse=True``.
+    """
+
+    @staticmethod
+    def forward(ctx, x, *rest, cell, nonlinearity="tanh", reverse=False, time_dim=0):
+        bptt = _bptt()
+        n_states = 2 if cell == "lstm" else 1
+        states, weights = rest[:n_states], rest[n_states:]
+        w_ih, w_hh = weights[0], weights[1]
+        b_ih, b_hh = (weights[2], weights[3]) if len(weights) == 4 else (None, None)
+        xs = x.swapaxes(0, 1) if time_dim == 1 else x  # time-major (T, B, I)
+        if reverse:
+            xs = xs[::-1]
+        if cell == "rnn":
+            hs, cache = bptt.rnn_layer_forward(xs, w_ih, w_hh, b_ih, b_hh, states[0],
+                                               nonlinearity)
+            finals = (hs[-1],)
+        elif cell == "gru":
+            hs, cache = bptt.gru_layer_forward(xs, w_ih, w_hh, b_ih, b_hh, states[0])
+            finals = (hs[-1],)
+        else:
+            hs, c_last, cache = bptt.lstm_layer_forward(xs, w_ih, w_hh, b_ih, b_hh, *states)
+            finals = (hs[-1], c_last)
+        ctx.save_for_backward(cache)  # freed with the graph (retain_graph=False)
+        ctx.cell, ctx.reverse, ctx.time_dim = cell, reverse, time_dim
+        ctx.n_weights = len(weights)
+        if reverse:
+            hs = hs[::-1]
+        if time_dim == 1:
+            hs = hs.swapaxes(0, 1)
+        return (hs, *finals)
+
+    @staticmethod
+    def backward(ctx, grad_out, *grad_finals):
+        if ctx._graph_mode:
+            raise RuntimeError(
+                "backward(create_graph=True) through a fused recurrent layer is not "
+                "supported: its backward is the hand-derived BPTT over arrays, not a "
+                "differentiable graph. Build the layer with fused=False for higher-order "
+                "gradients.")
+        bptt = _bptt()
+        (cache,) = ctx.saved_tensors
+        dhs = grad_out
+        if dhs is not None:
+            if ctx.time_dim == 1:
+                dhs = dhs.swapaxes(0, 1)
+            if ctx.reverse:
+                dhs = dhs[::-1]
+        if ctx.cell == "rnn":
+            dx, dh0, *dw = bptt.rnn_layer_backward(cache, dhs, grad_finals[0])
+            d_states = (dh0,)
+        elif ctx.cell == "gru":
+            dx, dh0, *dw = bptt.gru_layer_backward(cache, dhs, grad_finals[0])
+            d_states = (dh0,)
+        else:
+            dx, dh0, dc0, *dw = bptt.lstm_layer_backward(cache, dhs, *grad_finals)
+            d_states = (dh0, dc0)
+        if ctx.reverse:
+            dx = dx[::-1]
+        if ctx.time_dim == 1:
+            dx = dx.swapaxes(0, 1)
+        return (dx, *d_states, *dw[:ctx.n_weights])
+
+
+def fused_direction(cell, x, states, weights, *, reverse=False, time_dim=0,
+                    nonlinearity="tanh"):
+    """Run one layer direction as a fused node; returns ``(output, final_states)``.
+
+    ``cell``: ``'rnn'``, ``'lstm'``, ``'gru'`` (or an object with that ``name``);
+    ``states``: a tuple of ``(B, H)`` Tensors (zeros where the caller had none);
+    ``weights``: ``(w_ih, w_hh, b_ih, b_hh)`` with ``None`` biases when there are none.
+    """
+    args = [x, *states, *(w for w in weights if w is not None)]
+    outs = FusedRecurrentLayer.apply(*args, cell=getattr(cell, "name", cell), nonlinearity=nonlinearity,
+                                     reverse=reverse, time_dim=time_dim)
+    return outs[0], tuple(outs[1:])

@@ -1,0 +1,637 @@
+"""Recurrent layers: ``RNN``, ``LSTM``, ``GRU`` and their one-step cells.
+
+PyTorch's classes, names, parameter layouts and call conventions, with one
+deliberate difference: the layers default to ``batch_first=True``.
+
+How the forward pass is built (``fused=False``, the default)
+------------------------------------------------------------
+BPTT is not written anywhere here: the forward pass is an ordinary loop over
+timesteps of differentiable ops, and ``backward()`` walks the graph it recorded.
+The loop is kept lean, because per-node overhead is what a Python framework pays
+per timestep.  For every layer and direction:
+
+1. the input projections of ALL timesteps are one ``Linear`` op over ``(T*B, I)``
+   rows, with both biases folded in (GRU: only the r, z parts of ``b_hh``);
+2. one ``unbind`` (a single multi-output node) hands out the per-step slices;
+3. per step ONE ``addmm(proj_t, h, W_hh^T)`` -- ``W_hh^T`` is one transpose node per
+   forward, so the engine collects the T weight-gradient terms as ``OuterGrad`` and
+   evaluates them as ONE batched GEMM -- followed by the cell's pointwise ops
+   (RNN: 2 nodes per step, LSTM/GRU: about 11);
+4. one ``stack`` collects the outputs (the reverse direction iterates reversed
+   time and stacks in original order).
+
+``fused=True`` runs each layer direction as ONE autograd node whose forward and
+backward are the hand-derived kernels of ``models.bptt`` (see ``fused_rnn``);
+results and gradients are the same.
+
+The per-cell math (input projections and one step) is shared by the layers and
+the cells, and all of the layer / direction / ``batch_first`` / initial-state
+plumbing lives once, in :class:`RNNBase`.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import warnings
+
+from .. import backend, dtypes
+from ..ops import elementwise as E
+from ..ops import linalg as L
+from ..ops import shape as S
+from ..tensor import Tensor
+from . import init
+from .fused_rnn import fused_direction
+from .module import Module, Parameter
+
+__all__ = ["RNNBase", "RNN", "LSTM", "GRU", "RNNCellBase", "RNNCell", "LSTMCell", "GRUCell"]
+
+_ACTIVATIONS = {"tanh": E.Tanh.apply, "relu": E.Relu.apply}
+
+# The raw ops of the hot loop (validated once per call, not once per step).
+_add = E.Add.apply
+_sub = E.Sub.apply
+_mul = E.Mul.apply
+_sigmoid = E.Sigmoid.apply
+_tanh = E.Tanh.apply
+_addmm = L.AddMM.apply
+_matmul = L.MatMul.apply
+_split = S.Split.apply
+_stack = S.Stack.apply
+
+
+def _transpose(w: Tensor) -> Tensor:
+    return S.Transpose.apply(w, dim0=0, dim1=1)
+
+
+def _linear(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
+    """``x @ weight.T + bias`` over all leading dims as ONE 2-D GEMM."""
+    lead = x.shape[:-1]
+    if len(lead) > 1:
+        x = S.Reshape.apply(x, shape=(-1, x.shape[-1]))
+    out = L.Linear.apply(x, weight) if bias is None else L.Linear.apply(x, weight, bias)
+    if len(lead) > 1:
+        out = S.Reshape.apply(out, shape=lead + (weight.shape[0],))
+    return out
+
+
+def _constant(like: Tensor, values) -> Tensor:
+    """A constant (no grad) 1-D tensor on ``like``'s device and dtype."""
+    xp = backend.get_array_module(like.data)
+    return Tensor._make(xp.asarray(values, dtype=like.dtype))
+
+
+# ------------------------------------------------------------------ per-cell math
+# ``prep(x, weights, opts)`` turns the input ``(..., I)`` into the per-step input
+# projections (a tuple of ``(..., G*H)`` tensors) and the per-forward constants;
+# ``step(projs_t, states, consts)`` advances the state tuple by one timestep.  The
+# layers call ``prep`` once per sequence and ``step`` once per timestep; the cells
+# call both once.
+
+
+class _RNNMath:
+    name, gates, n_states = "rnn", 1, 1
+
+    @staticmethod
+    def prep(x, weights, nonlinearity):
+        w_ih, w_hh, b_ih, b_hh = weights
+        bias = None if b_ih is None else _add(b_ih, b_hh)
+        return (_linear(x, w_ih, bias),), (_transpose(w_hh), _ACTIVATIONS[nonlinearity])
+
+    @staticmethod
+    def step(projs, states, consts):
+        w_t, act = consts
+        return (act(_addmm(projs[0], states[0], w_t)),)
+
+
+class _LSTMMath:
+    name, gates, n_states = "lstm", 4, 2
+
+    @staticmethod
+    def prep(x, weights, nonlinearity=None):
+        w_ih, w_hh, b_ih, b_hh = weights
+        bias = None if b_ih is None else _add(b_ih, b_hh)
+        H = w_hh.shape[1]
+        return (_linear(x, w_ih, bias),), (_transpose(w_hh), (H, H, H, H))
+
+    @staticmethod
+    def step(projs, states, consts):
+        h, c = states
+        w_t, sizes = consts
+        i, f, g, o = _split(_addmm(projs[0], h, w_t), sizes=sizes, dim=1, squeeze=False)
+        c = _add(_mul(_sigmoid(f), c), _mul(_sigmoid(i), _tanh(g)))
+        return _mul(_sigmoid(o), _tanh(c)), c
+
+
+class _GRUMath:
+    name, gates, n_states = "gru", 3, 1
+
+    @staticmethod
+    def prep(x, weights, nonlinearity=None):
+        w_ih, w_hh, b_ih, b_hh = weights
+        H = w_hh.shape[1]
+        if b_ih is None:
+            bias = b_h = None
+        else:  # fold b_hr, b_hz into the input projection; b_hn stays inside r * (...)
+            bias = _add(b_ih, _mul(b_hh, _constant(b_hh, [1.0] * (2 * H) + [0.0] * H)))
+            b_h = _mul(b_hh, _constant(b_hh, [0.0] * (2 * H) + [1.0] * H))  # (0, 0, b_hn)
+        x_rz, x_n = _split(_linear(x, w_ih, bias), sizes=(2 * H, H), dim=x.ndim - 1,
+                           squeeze=False)
+        return (x_rz, x_n), (_transpose(w_hh), b_h, (2 * H, H), (H, H))
+
+    @staticmethod
+    def step(projs, states, consts):
+        x_rz, x_n = projs
+        h = states[0]
+        w_t, b_h, sizes_gh, sizes_rz = consts
+        gh = _matmul(h, w_t) if b_h is None else _addmm(b_h, h, w_t)  # W_hh h + (0, 0, b_hn)
+        gh_rz, gh_n = _split(gh, sizes=sizes_gh, dim=1, squeeze=False)
+        r, z = _split(_sigmoid(_add(x_rz, gh_rz)), sizes=sizes_rz, dim=1, squeeze=False)
+        n = _tanh(_add(x_n, _mul(r, gh_n)))
+        return (_add(n, _mul(z, _sub(h, n))),)  # (1 - z) * n + z * h
+
+
+def _graph_direction(cell, x, states, weights, *, reverse, time_dim, nonlinearity):
+    """One layer direction as a loop of graph ops; returns ``(output, final_states)``."""
+    projs, consts = cell.prep(x, weights, nonlinearity)
+    T = x.shape[time_dim]
+    columns = [_split(p, sizes=(1,) * T, dim=time_dim, squeeze=True) for p in projs]
+    step = cell.step
+    outs = [None] * T
+    order = range(T - 1, -1, -1) if reverse else range(T)
+    if len(columns) == 1:
+        (column,) = columns
+        for t in order:
+            states = step((column[t],), states, consts)
+            outs[t] = states[0]
+    else:
+        for t in order:
+            states = step(tuple(c[t] for c in columns), states, consts)
+            outs[t] = states[0]
+    return _stack(*outs, dim=time_dim), states
+
+
+# ------------------------------------------------------------------ validation
+def _check_size(owner: str, name: str, value, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{owner}: {name} must be an int, got {type(value).__name__}")
+    if value < minimum:
+        raise ValueError(f"{owner}: {name} must be >= {minimum}, got {value}")
+    return int(value)
+
+
+def _check_nonlinearity(owner: str, nonlinearity) -> str:
+    if nonlinearity not in _ACTIVATIONS:
+        raise ValueError(f"{owner}: unknown nonlinearity {nonlinearity!r}, expected one "
+                         f"of {tuple(_ACTIVATIONS)}")
+    return nonlinearity
+
+
+def _check_tensor_arg(owner: str, name: str, t, like: Tensor) -> None:
+    """``t`` must be a Tensor of ``like``'s dtype and device."""
+    if not isinstance(t, Tensor):
+        raise TypeError(f"{owner}: expected {name} to be a Tensor, got {type(t).__name__}")
+    if t.device != like.device:
+        raise ValueError(f"{owner}: {name} is on device '{t.device}' but the input is on "
+                         f"'{like.device}'; put them on the same device")
+    if t.dtype != like.dtype:
+        raise TypeError(f"{owner}: {name} has dtype {t.dtype} but the input has dtype "
+                        f"{like.dtype}; they must match")
+
+
+def _check_input_tensor(owner: str, x, weight: Tensor) -> None:
+    """Type, dtype and device of the input against the module's parameters."""
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{owner}: expected the input to be a Tensor, got {type(x).__name__}")
+    if x.dtype.kind != "f":
+        raise TypeError(f"{owner}: expected a floating-point input, got dtype {x.dtype} "
+                        "(convert it with .float() or .double())")
+    if x.device != weight.device:
+        raise ValueError(
+            f"{owner}: the input is on device '{x.device}' but the parameters are on "
+            f"'{weight.device}'; move the input (x.to('{weight.device}')) or the module "
+            f"(module.to('{x.device}'))")
+    if x.dtype != weight.dtype:
+        raise TypeError(
+            f"{owner}: the input has dtype {x.dtype} but the parameters have dtype "
+            f"{weight.dtype}; convert one of them (x.to(...), module.float() / .double())")
+
+
+def _zeros(like: Tensor, shape: tuple) -> Tensor:
+    xp = backend.get_array_module(like.data)
+    return Tensor._make(xp.zeros(shape, dtype=like.dtype))
+
+
+# ------------------------------------------------------------------ layers
+class RNNBase(Module):
+    """Shared machinery of :class:`RNN`, :class:`LSTM` and :class:`GRU`: parameters,
+    validation, layers, directions, ``batch_first``, states and inter-layer dropout.
+
+    Subclasses only choose the cell math (``_cell``) and how states are passed in and
+    returned.
+    """
+
+    _cell = _RNNMath
+
+    def __init__(self, mode: str, input_size: int, hidden_size: int, num_layers: int = 1,
+                 bias: bool = True, batch_first: bool = True, dropout: float = 0.0,
+                 bidirectional: bool = False, fused: bool = False,
+                 nonlinearity: str = "tanh") -> None:
+        super().__init__()
+        owner = type(self).__name__
+        input_size = _check_size(owner, "input_size", input_size)
+        hidden_size = _check_size(owner, "hidden_size", hidden_size)
+        num_layers = _check_size(owner, "num_layers", num_layers)
+        if isinstance(dropout, bool) or not isinstance(dropout, numbers.Real) or not (
+                0 <= dropout <= 1):
+            raise ValueError(f"{owner}: dropout must be a number in [0, 1] (the probability "
+                             f"of zeroing an element), got {dropout!r}")
+        if dropout > 0 and num_layers == 1:
+            warnings.warn(
+                f"{owner}: dropout={dropout} has no effect with num_layers=1: dropout is "
+                "applied between recurrent layers, after all but the last", stacklevel=2)
+        self.mode = mode
+        self.input_size = input_size
+        self.hidden_size = hidden_size
+        self.num_layers = num_layers
+        self.bias = bool(bias)
+        self.batch_first = bool(batch_first)
+        self.dropout = float(dropout)
+        self.bidirectional = bool(bidirectional)
+        self.fused = bool(fused)
+        self.nonlinearity = nonlinearity
+        D = 2 if bidirectional else 1
+        G = self._cell.gates
+        # names of (w_ih, w_hh, b_ih, b_hh) per layer and direction, in PyTorch's order
+        self._flat_weights_names: list[tuple] = []
+        dtype = dtypes.get_default_dtype()
+        for k in range(num_layers):
+            in_k = input_size if k == 0 else D * hidden_size
+            for d in range(D):
+                sfx = f"_l{k}" + ("_reverse" if d else "")
+                shapes = [("weight_ih", (G * hidden_size, in_k)),
+                          ("weight_hh", (G * hidden_size, hidden_size))]
+                if bias:
+                    shapes += [("bias_ih", (G * hidden_size,)), ("bias_hh", (G * hidden_size,))]
+                for base, shape in shapes:
+                    setattr(self, base + sfx, Parameter(_empty(shape, dtype)))
+                names = tuple(base + sfx for base, _ in shapes)
+                self._flat_weights_names.append(names + (None, None)[:4 - len(names)])
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Every parameter U(-1/sqrt(hidden_size), 1/sqrt(hidden_size)), as PyTorch."""
+        bound = 1.0 / math.sqrt(self.hidden_size)
+        for name in self._weight_names():
+            init.uniform_(getattr(self, name), -bound, bound)
+
+    def _weight_names(self) -> list[str]:
+        return [n for names in self._flat_weights_names for n in names if n is not None]
+
+    @property
+    def all_weights(self) -> list[list[Tensor]]:
+        """The parameters per layer and direction, as PyTorch's ``all_weights``."""
+        return [[getattr(self, n) for n in names if n is not None]
+                for names in self._flat_weights_names]
+
+    def flatten_parameters(self) -> None:
+        """No-op (PyTorch compatibility: cuDNN weight packing)."""
+
+    def extra_repr(self) -> str:
+        s = f"{self.input_size}, {self.hidden_size}"
+        if self.num_layers != 1:
+            s += f", num_layers={self.num_layers}"
+        if self.mode == "RNN" and self.nonlinearity != "tanh":
+            s += f", nonlinearity={self.nonlinearity!r}"
+        if not self.bias:
+            s += ", bias=False"
+        if not self.batch_first:  # the default here is True
+            s += ", batch_first=False"
+        if self.dropout != 0:
+            s += f", dropout={self.dropout}"
+        if self.bidirectional:
+            s += ", bidirectional=True"
+        if self.fused:
+            s += ", fused=True"
+        return s
+
+    # -- checks ----------------------------------------------------------------
+    def _check_forward_args(self, x, states: tuple) -> tuple:
+        """Validate input and states (nothing changes on error); returns
+        ``(unbatched, batch)``."""
+        owner = type(self).__name__
+        _check_input_tensor(owner, x, self.weight_ih_l0)
+        layout = ("(batch, timesteps, input_size)" if self.batch_first
+                  else "(timesteps, batch, input_size)")
+        if x.ndim not in (2, 3):
+            raise ValueError(
+                f"{owner}: expected a 3-D input {layout} or an unbatched 2-D input "
+                f"(timesteps, input_size), got a {x.ndim}-D input of shape {tuple(x.shape)}")
+        if x.shape[-1] != self.input_size:
+            kind = "unbatched 2-D " if x.ndim == 2 else ""
+            raise ValueError(
+                f"{owner}: expected input_size={self.input_size} (the last dim of the "
+                f"{kind}input), got {x.shape[-1]} (input shape {tuple(x.shape)}; expected "
+                f"{'(timesteps, input_size)' if x.ndim == 2 else layout})")
+        unbatched = x.ndim == 2
+        T = x.shape[1 if (self.batch_first and not unbatched) else 0]
+        B = 1 if unbatched else x.shape[0 if self.batch_first else 1]
+        if T == 0:
+            raise ValueError(f"{owner}: expected at least one timestep, got input of shape "
+                             f"{tuple(x.shape)}")
+        D = 2 if self.bidirectional else 1
+        if unbatched:
+            expected = (self.num_layers * D, self.hidden_size)
+            desc = "(num_layers*num_directions, hidden_size) for unbatched 2-D input"
+        else:
+            expected = (self.num_layers * D, B, self.hidden_size)
+            desc = "(num_layers*num_directions, batch, hidden_size)"
+        names = ("h0", "c0")[:len(states)]
+        given = [(n, s) for n, s in zip(names, states) if s is not None]
+        for name, s in given:
+            _check_tensor_arg(owner, name, s, x)
+        if len(given) == 2 and given[0][1].shape != given[1][1].shape:
+            raise ValueError(
+                f"{owner}: h0 and c0 must have the same shape {expected} {desc}, got h0 "
+                f"{tuple(given[0][1].shape)} and c0 {tuple(given[1][1].shape)}")
+        for name, s in given:
+            if tuple(s.shape) != expected:
+                raise ValueError(f"{owner}: expected {name} of shape {expected} {desc}, "
+                                 f"got {tuple(s.shape)}")
+        return unbatched, B
+
+    # -- forward ---------------------------------------------------------------
+    def _run(self, x: Tensor, states: tuple) -> tuple:
+        """The layers over a validated input; ``states`` are the full ``(L*D, B, H)``
+        initial states (``None``: zeros).  Returns ``(output, final_states)``."""
+        unbatched, B = self._check_forward_args(x, states)
+        H, D, cell = self.hidden_size, 2 if self.bidirectional else 1, self._cell
+        if unbatched:  # (T, I) -> (T, 1, I), states (L*D, H) -> (L*D, 1, H)
+            x = S.Reshape.apply(x, shape=(x.shape[0], 1, x.shape[1]))
+            states = tuple(None if s is None else S.Reshape.apply(
+                s, shape=(s.shape[0], 1, s.shape[1])) for s in states)
+        time_dim = 1 if (self.batch_first and not unbatched) else 0
+        per_layer = [None if s is None else _split(s, sizes=(1,) * s.shape[0], dim=0,
+                                                   squeeze=True) for s in states]
+        run = fused_direction if self.fused else _graph_direction
+        finals: list[list[Tensor]] = [[] for _ in states]
+        layer_in = x
+        for k in range(self.num_layers):
+            if k > 0 and self.dropout > 0 and self.training:
+                from . import functional as F
+
+                layer_in = F.dropout(layer_in, p=self.dropout, training=True)
+            outs = []
+            for d in range(D):
+                idx = k * D + d
+                weights = tuple(None if n is None else getattr(self, n)
+                                for n in self._flat_weights_names[idx])
+                init_states = tuple(_zeros(x, (B, H)) if s is None else s[idx]
+                                    for s in per_layer)
+                out, fin = run(cell, layer_in, init_states, weights, reverse=d == 1,
+                               time_dim=time_dim, nonlinearity=self.nonlinearity)
+                outs.append(out)
+                for f_list, f in zip(finals, fin):
+                    f_list.append(f)
+            layer_in = outs[0] if D == 1 else S.Cat.apply(*outs, dim=2)
+        output = layer_in
+        finals = [_stack(*f, dim=0) for f in finals]
+        if unbatched:
+            output = S.Reshape.apply(output, shape=(output.shape[0], output.shape[2]))
+            finals = [S.Reshape.apply(f, shape=(f.shape[0], f.shape[2])) for f in finals]
+        return output, finals
+
+
+def _empty(shape: tuple, dtype) -> Tensor:
+    return Tensor._make(backend.xp_for("cpu").empty(shape, dtype=dtype))
+
+
+class RNN(RNNBase):
+    r"""Multi-layer Elman RNN: ``h_t = act(x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh)``
+    with ``act`` = tanh or relu.
+
+    Args:
+        input_size, hidden_size: features of ``x`` and of ``h``.
+        num_layers: stacked layers (layer ``k > 0`` reads layer ``k-1``'s output).
+        nonlinearity: ``'tanh'`` or ``'relu'``.
+        bias: with ``False``, no ``bias_ih_l*`` / ``bias_hh_l*`` parameters.
+        batch_first: input/output ``(batch, timesteps, features)`` (the default here)
+            rather than ``(timesteps, batch, features)``.  States are always
+            ``(num_layers*D, batch, hidden_size)``.
+        dropout: dropout probability on the outputs of every layer but the last,
+            in training mode only.
+        bidirectional: add a reverse-time direction per layer (``D = 2``); outputs
+            concatenate forward then reverse features.
+        fused: run each layer direction as one autograd node (hand-derived BPTT of
+            ``models.bptt``); same results, far fewer graph nodes.  No
+            ``create_graph=True`` through it.
+
+    Call ``rnn(x, h0=None)`` with ``x`` ``(B, T, input_size)`` (``(T, B, input_size)``
+    when ``batch_first=False``, or unbatched ``(T, input_size)``); returns
+    ``(output, h_n)``, ``output`` ``(B, T, D*hidden_size)`` and ``h_n``
+    ``(num_layers*D, B, hidden_size)``.  Parameters ``weight_ih_l{k}``, ``weight_hh_l{k}``,
+    ``bias_ih_l{k}``, ``bias_hh_l{k}`` (+ ``_reverse``), all U(-1/sqrt(H), 1/sqrt(H)).
+
+    Truncated BPTT, the PyTorch way -- carry the state across chunks but cut the graph
+    with ``detach()``, so each backward only goes through its own chunk::
+
+        rnn = nn.RNN(8, 32)
+        h = None
+        for chunk, target in chunks:          # chunk: (B, k, 8)
+            out, h = rnn(chunk, h)
+            loss = loss_fn(out, target)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            h = h.detach()                    # keep the value, drop the history
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
+                 nonlinearity: str = "tanh", bias: bool = True, batch_first: bool = True,
+                 dropout: float = 0.0, bidirectional: bool = False,
+                 fused: bool = False) -> None:
+        _check_nonlinearity("RNN", nonlinearity)
+        super().__init__("RNN", input_size, hidden_size, num_layers, bias, batch_first,
+                         dropout, bidirectional, fused, nonlinearity)
+
+    def forward(self, input: Tensor, h0: Tensor | None = None):  # noqa: A002
+        output, (h_n,) = self._run(input, (h0,))
+        return output, h_n
+
+
+class LSTM(RNNBase):
+    r"""Multi-layer LSTM (gate order i, f, g, o, as PyTorch)::
+
+        i, f, g, o = sig, sig, tanh, sig(x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh)
+        c_t = f * c_{t-1} + i * g;   h_t = o * tanh(c_t)
+
+    Arguments as :class:`RNN` (no ``nonlinearity``); ``weight_ih_l{k}`` is
+    ``(4*hidden_size, in)``.  Call ``lstm(x, hx=None)`` with ``hx = (h0, c0)``;
+    returns ``(output, (h_n, c_n))``.  Truncated BPTT: carry
+    ``hx = (h.detach(), c.detach())`` between chunks (see :class:`RNN`).
+    """
+
+    _cell = _LSTMMath
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
+                 bias: bool = True, batch_first: bool = True, dropout: float = 0.0,
+                 bidirectional: bool = False, fused: bool = False) -> None:
+        super().__init__("LSTM", input_size, hidden_size, num_layers, bias, batch_first,
+                         dropout, bidirectional, fused)
+
+    def forward(self, input: Tensor, hx=None):  # noqa: A002
+        if hx is None:
+            hx = (None, None)
+        elif not isinstance(hx, (tuple, list)) or len(hx) != 2:
+            raise TypeError(f"LSTM: expected hx to be a tuple (h0, c0) of Tensors or None, "
+                            f"got {type(hx).__name__}")
+        output, (h_n, c_n) = self._run(input, tuple(hx))
+        return output, (h_n, c_n)
+
+
+class GRU(RNNBase):
+    r"""Multi-layer GRU (gate order r, z, n, as PyTorch)::
+
+        r = sig(W_ir x + b_ir + W_hr h + b_hr);   z = sig(W_iz x + b_iz + W_hz h + b_hz)
+        n = tanh(W_in x + b_in + r * (W_hn h + b_hn));   h' = (1 - z) * n + z * h
+
+    Arguments and call as :class:`RNN` (no ``nonlinearity``); ``weight_ih_l{k}`` is
+    ``(3*hidden_size, in)``.  Truncated BPTT: ``h = h.detach()`` between chunks.
+    """
+
+    _cell = _GRUMath
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
+                 bias: bool = True, batch_first: bool = True, dropout: float = 0.0,
+                 bidirectional: bool = False, fused: bool = False) -> None:
+        super().__init__("GRU", input_size, hidden_size, num_layers, bias, batch_first,
+                         dropout, bidirectional, fused)
+
+    def forward(self, input: Tensor, h0: Tensor | None = None):  # noqa: A002
+        output, (h_n,) = self._run(input, (h0,))
+        return output, h_n
+
+
+# ------------------------------------------------------------------ cells
+class RNNCellBase(Module):
+    """Shared machinery of the one-step cells (parameters, checks, unbatched input)."""
+
+    _cell = _RNNMath
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True,
+                 nonlinearity: str = "tanh") -> None:
+        super().__init__()
+        owner = type(self).__name__
+        self.input_size = _check_size(owner, "input_size", input_size)
+        self.hidden_size = _check_size(owner, "hidden_size", hidden_size)
+        self.bias = bool(bias)
+        self.nonlinearity = nonlinearity
+        G, H = self._cell.gates, hidden_size
+        dtype = dtypes.get_default_dtype()
+        self.weight_ih = Parameter(_empty((G * H, input_size), dtype))
+        self.weight_hh = Parameter(_empty((G * H, H), dtype))
+        if bias:
+            self.bias_ih = Parameter(_empty((G * H,), dtype))
+            self.bias_hh = Parameter(_empty((G * H,), dtype))
+        else:
+            self.bias_ih = self.bias_hh = None
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        bound = 1.0 / math.sqrt(self.hidden_size)
+        for p in self._weights():
+            if p is not None:
+                init.uniform_(p, -bound, bound)
+
+    def _weights(self) -> tuple:
+        return (self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh)
+
+    def extra_repr(self) -> str:
+        s = f"{self.input_size}, {self.hidden_size}"
+        if not self.bias:
+            s += ", bias=False"
+        if self.nonlinearity != "tanh":
+            s += f", nonlinearity={self.nonlinearity!r}"
+        return s
+
+    def _step(self, x, states: tuple) -> tuple:
+        owner = type(self).__name__
+        _check_input_tensor(owner, x, self.weight_ih)
+        if x.ndim not in (1, 2):
+            raise ValueError(f"{owner}: expected a 2-D input (batch, input_size) or an "
+                             f"unbatched 1-D input (input_size,), got a {x.ndim}-D input "
+                             f"of shape {tuple(x.shape)}")
+        if x.shape[-1] != self.input_size:
+            raise ValueError(f"{owner}: expected input_size={self.input_size} (the last dim "
+                             f"of the input), got {x.shape[-1]} (input shape "
+                             f"{tuple(x.shape)})")
+        unbatched = x.ndim == 1
+        H = self.hidden_size
+        expected = (H,) if unbatched else (x.shape[0], H)
+        desc = "(hidden_size,) for unbatched 1-D input" if unbatched else \
+            "(batch, hidden_size)"
+        names = ("h", "c")[:len(states)]
+        for name, s in zip(names, states):
+            if s is None:
+                continue
+            _check_tensor_arg(owner, name, s, x)
+            if tuple(s.shape) != expected:
+                raise ValueError(f"{owner}: expected {name} of shape {expected} {desc}, "
+                                 f"got {tuple(s.shape)}")
+        if unbatched:
+            x = S.Reshape.apply(x, shape=(1, x.shape[0]))
+            states = tuple(None if s is None else S.Reshape.apply(s, shape=(1, H))
+                           for s in states)
+        states = tuple(_zeros(x, (x.shape[0], H)) if s is None else s for s in states)
+        projs, consts = self._cell.prep(x, self._weights(), self.nonlinearity)
+        states = self._cell.step(projs, states, consts)
+        if unbatched:
+            states = tuple(S.Reshape.apply(s, shape=(H,)) for s in states)
+        return states
+
+
+class RNNCell(RNNCellBase):
+    """One Elman RNN step: ``h' = act(x W_ih^T + b_ih + h W_hh^T + b_hh)``.
+
+    ``cell(x, h=None)`` with ``x`` ``(batch, input_size)`` or unbatched
+    ``(input_size,)``; ``h`` ``(batch, hidden_size)`` (``None``: zeros).  Returns ``h'``.
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True,
+                 nonlinearity: str = "tanh") -> None:
+        _check_nonlinearity("RNNCell", nonlinearity)
+        super().__init__(input_size, hidden_size, bias, nonlinearity)
+
+    def forward(self, input: Tensor, hx: Tensor | None = None) -> Tensor:  # noqa: A002
+        return self._step(input, (hx,))[0]
+
+
+class LSTMCell(RNNCellBase):
+    """One LSTM step (gates i, f, g, o).  ``cell(x, hx=None)`` with ``hx = (h, c)``;
+    returns ``(h', c')``."""
+
+    _cell = _LSTMMath
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True) -> None:
+        super().__init__(input_size, hidden_size, bias)
+
+    def forward(self, input: Tensor, hx=None):  # noqa: A002
+        if hx is None:
+            hx = (None, None)
+        elif not isinstance(hx, (tuple, list)) or len(hx) != 2:
+            raise TypeError(f"LSTMCell: expected hx to be a tuple (h, c) of Tensors or "
+                            f"None, got {type(hx).__name__}")
+        h, c = self._step(input, tuple(hx))
+        return h, c
+
+
+class GRUCell(RNNCellBase):
+    """One GRU step (gates r, z, n).  ``cell(x, h=None)``; returns ``h'``."""
+
+    _cell = _GRUMath
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True) -> None:
+        super().__init__(input_size, hidden_size, bias)
+
+    def forward(self, input: Tensor, hx: Tensor | None = None) -> Tensor:  # noqa: A002
+        return self._step(input, (hx,))[0]

@@ -1,0 +1,311 @@
+"""Fused neural-network ops: softmax, log-softmax, the classification losses, embedding
+lookup, layer normalization and dropout -- forward and backward side by side.
+
+Each is ONE graph node with a hand-derived backward, for two reasons: numerical
+stability (log-softmax subtracts the max before ``exp``; the losses never take
+``log(softmax)``) and speed (one node instead of the five or six a composition of
+elementary ops would record).
+
+As everywhere in ``minigrad/ops``, ``forward`` and ``backward`` see raw arrays; under
+``backward(create_graph=True)`` the same ``backward`` gets Tensors, so its formula is
+written with operators and the dual helpers below, which work on both.  Constants
+(masks, one-hot targets) live on ``ctx`` as plain arrays.
+"""
+
+from __future__ import annotations
+
+from ..autograd.function import Op
+from ..backend import device_of, get_array_module, scatter_add
+from ..random import generator
+from .dual import _is_tensor, sum_to
+from .shape import IndexAdd
+
+# --- helpers that accept an array or a Tensor ----------------------------------------
+
+
+def _exp(x):
+    return x.exp() if _is_tensor(x) else get_array_module(x).exp(x)
+
+
+def _sigmoid(x):
+    if _is_tensor(x):
+        return x.sigmoid()
+    return 0.5 * (get_array_module(x).tanh(0.5 * x) + 1)  # no overflow for x << 0
+
+
+def _sum_keep(x, axes):
+    """Sum over ``axes`` (an int or tuple), keeping them as size-1 dims."""
+    if _is_tensor(x):
+        return x.sum(axes, keepdim=True)
+    return x.sum(axis=axes, keepdims=True)
+
+
+def _mean_keep(x, axes):
+    if _is_tensor(x):
+        return x.mean(axes, keepdim=True)
+    return x.mean(axis=axes, keepdims=True)
+
+
+def _clamp_min(x, low):
+    return x.clamp(min=low) if _is_tensor(x) else get_array_module(x).maximum(x, low)
+
+
+def _clamped_log(x):
+    """``max(log x, -100)`` as PyTorch's BCE, without a warning at ``x = 0``.
+    (1e-44 is below e^-100 even as a float32 denormal, so the clamp still decides.)"""
+    if _is_tensor(x):
+        return x.clamp(min=1e-44).log().clamp(min=-100.0)
+    xp = get_array_module(x)
+    return xp.maximum(xp.log(xp.maximum(x, 1e-44)), -100.0)
+
+
+def _class_one_hot(target, num_classes: int, dtype):
+    """``(N, *d)`` class ids -> ``(N, C, *d)`` one-hot (classes on dim 1, as the logits)."""
+    xp = get_array_module(target)
+    classes = xp.arange(num_classes).reshape((1, num_classes) + (1,) * (target.ndim - 1))
+    return (classes == target[:, None]).astype(dtype)
+
+
+def _with_class_dim(per_sample):
+    """``(N, *d)`` -> ``(N, 1, *d)``: broadcastable against ``(N, C, *d)`` logits."""
+    shape = per_sample.shape
+    return per_sample.reshape(shape[:1] + (1,) + shape[1:])
+
+
+# --- softmax family ------------------------------------------------------------------
+
+
+class Softmax(Op):
+    """``softmax(x)_i = exp(x_i) / sum_j exp(x_j)`` along ``dim``."""
+
+    @staticmethod
+    def forward(ctx, x, dim):
+        xp = get_array_module(x)
+        out = xp.exp(x - x.max(axis=dim, keepdims=True))  # shift: exp never overflows
+        out /= out.sum(axis=dim, keepdims=True)
+        ctx.dim = dim
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        (y,) = ctx.saved_tensors
+        # dy_i/dx_j = y_i (delta_ij - y_j)  =>  dL/dx = y * (g - sum_j g_j y_j)
+        return y * (grad - _sum_keep(grad * y, ctx.dim))
+
+
+class LogSoftmax(Op):
+    """``log_softmax(x)_i = x_i - log sum_j exp(x_j)`` along ``dim``, computed as
+    ``(x_i - m) - log sum_j exp(x_j - m)`` with ``m = max x``: no overflow, and the sum
+    is at least 1, so its log is finite (never ``log(softmax(x))``, which is
+    ``log 0 = -inf`` as soon as a probability underflows)."""
+
+    @staticmethod
+    def forward(ctx, x, dim):
+        xp = get_array_module(x)
+        out = x - x.max(axis=dim, keepdims=True)
+        out -= xp.log(xp.exp(out).sum(axis=dim, keepdims=True))
+        ctx.dim = dim
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        (y,) = ctx.saved_tensors
+        # dy_i/dx_j = delta_ij - softmax_j  =>  dL/dx = g - exp(y) * sum_i g_i
+        return grad - _exp(y) * _sum_keep(grad, ctx.dim)
+
+
+# --- classification losses (per-sample; the caller reduces) ---------------------------
+
+
+class CrossEntropy(Op):
+    """Per-sample cross-entropy of logits ``x`` ``(N, C, *d)`` against class ids.
+
+    ``target`` ``(N, *d)``: int class ids, ignored positions replaced by any valid id;
+    ``weight`` ``(N, *d)``: each sample's factor (0 where ignored, else its class weight).
+    Returns ``loss = weight * (logsumexp(x) - x[target])`` of shape ``(N, *d)``.
+    """
+
+    @staticmethod
+    def forward(ctx, x, target, weight):
+        xp = get_array_module(x)
+        shifted = x - x.max(axis=1, keepdims=True)
+        exps = xp.exp(shifted)
+        sums = exps.sum(axis=1, keepdims=True)
+        picked = xp.take_along_axis(shifted, target[:, None], axis=1)[:, 0]
+        loss = (xp.log(sums[:, 0]) - picked) * weight
+        exps /= sums  # now the softmax probabilities, kept for backward
+        ctx.probs, ctx.target, ctx.weight = exps, target, weight
+        ctx.save_for_backward(x)
+        return loss
+
+    @staticmethod
+    def backward(ctx, grad):
+        # loss_n = w_n (log sum_c exp x_nc - x_n,t_n)
+        #   =>  dloss_n/dx_nc = w_n (softmax(x_n)_c - [c == t_n])
+        (x,) = ctx.saved_tensors
+        probs = Softmax.apply(x, dim=1) if ctx._graph_mode else ctx.probs
+        one_hot = _class_one_hot(ctx.target, x.shape[1], x.dtype)
+        return (probs - one_hot) * _with_class_dim(grad * ctx.weight)
+
+
+class NLL(Op):
+    """Per-sample negative log-likelihood: ``loss = -weight * logp[target]``, with
+    ``logp`` ``(N, C, *d)`` and ``target``/``weight`` as in ``CrossEntropy``."""
+
+    @staticmethod
+    def forward(ctx, logp, target, weight):
+        xp = get_array_module(logp)
+        ctx.target, ctx.weight, ctx.num_classes = target, weight, logp.shape[1]
+        return -xp.take_along_axis(logp, target[:, None], axis=1)[:, 0] * weight
+
+    @staticmethod
+    def backward(ctx, grad):
+        # dloss_n/dlogp_nc = -w_n [c == t_n]: the gradient lands on the target entries
+        one_hot = _class_one_hot(ctx.target, ctx.num_classes, grad.dtype)
+        return one_hot * _with_class_dim(-(grad * ctx.weight))
+
+
+class BCEWithLogits(Op):
+    """Elementwise ``-(y log sigmoid(x) + (1 - y) log(1 - sigmoid(x)))``, computed as
+    ``max(x, 0) - x y + log1p(exp(-|x|))``: ``exp`` only of non-positive numbers, so it
+    is finite for any ``x``."""
+
+    @staticmethod
+    def forward(ctx, x, y):
+        xp = get_array_module(x)
+        ctx.save_for_backward(x, y)
+        return xp.maximum(x, 0) - x * y + xp.log1p(xp.exp(-xp.abs(x)))
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, y = ctx.saved_tensors
+        need_x, need_y = ctx.needs_input_grad
+        # dL/dx = sigmoid(x) - y;  dL/dy = -x
+        return (grad * (_sigmoid(x) - y) if need_x else None,
+                -(grad * x) if need_y else None)
+
+
+class BCE(Op):
+    """Elementwise ``-(y log p + (1 - y) log(1 - p))`` on probabilities ``p``, each log
+    clamped at -100 as in PyTorch (so ``p = 0`` or ``1`` gives a finite loss)."""
+
+    @staticmethod
+    def forward(ctx, p, y):
+        ctx.save_for_backward(p, y)
+        return -(y * _clamped_log(p) + (1 - y) * _clamped_log(1 - p))
+
+    @staticmethod
+    def backward(ctx, grad):
+        p, y = ctx.saved_tensors
+        need_p, need_y = ctx.needs_input_grad
+        # dL/dp = (p - y) / (p (1 - p)), the denominator floored at 1e-12 like PyTorch;
+        # dL/dy = log(1 - p) - log p
+        grad_p = grad * (p - y) / _clamp_min(p * (1 - p), 1e-12) if need_p else None
+        grad_y = grad * (_clamped_log(1 - p) - _clamped_log(p)) if need_y else None
+        return grad_p, grad_y
+
+
+# --- layers --------------------------------------------------------------------------
+
+
+class Embedding(Op):
+    """``weight[indices]``: rows of ``weight`` ``(num, dim)`` for int ``indices`` of any
+    shape, giving ``indices.shape + (dim,)``."""
+
+    @staticmethod
+    def forward(ctx, weight, indices, padding_idx=None):
+        ctx.indices, ctx.padding_idx, ctx.shape = indices, padding_idx, weight.shape
+        return get_array_module(weight).take(weight, indices, axis=0)
+
+    @staticmethod
+    def backward(ctx, grad):
+        # out[p] = W[idx[p]]  =>  dW[r] = sum of g[p] over positions p with idx[p] == r:
+        # a scatter-add (a row used twice gets both gradients).  The padding row's
+        # gradient is zeroed so that it is never updated.
+        indices, pad = ctx.indices, ctx.padding_idx
+        if ctx._graph_mode:
+            grad_w = IndexAdd.apply(grad, shape=ctx.shape, index=indices)
+            if pad is not None:
+                xp = get_array_module(indices)
+                keep = xp.ones((ctx.shape[0], 1), dtype=grad.dtype)
+                keep[pad] = 0
+                grad_w = grad_w * keep
+            return grad_w
+        xp = get_array_module(grad)
+        grad_w = xp.zeros(ctx.shape, dtype=grad.dtype)
+        scatter_add(grad_w, indices.reshape(-1), grad.reshape(-1, ctx.shape[1]))
+        if pad is not None:
+            grad_w[pad] = 0
+        return grad_w
+
+
+def _normalize(x, axes, eps):
+    """``(xhat, rstd)`` with ``xhat = (x - mean) * rstd``, ``rstd = 1/sqrt(var + eps)``
+    over ``axes`` (biased variance); works on arrays and Tensors."""
+    centered = x - _mean_keep(x, axes)
+    rstd = (_mean_keep(centered * centered, axes) + eps) ** -0.5
+    return centered * rstd, rstd
+
+
+class LayerNorm(Op):
+    """``y = xhat * weight + bias`` where ``xhat`` normalizes ``x`` over its last
+    ``len(weight.shape)`` dims (``axes``).  ``weight`` and ``bias`` are both given or
+    both omitted."""
+
+    @staticmethod
+    def forward(ctx, x, weight=None, bias=None, *, axes, eps):
+        xhat, rstd = _normalize(x, axes, eps)
+        ctx.xhat, ctx.rstd, ctx.axes, ctx.eps = xhat, rstd, axes, eps
+        if weight is None:
+            ctx.save_for_backward(x)
+            return xhat
+        ctx.save_for_backward(x, weight)
+        return xhat * weight + bias
+
+    @staticmethod
+    def backward(ctx, grad):
+        saved = ctx.saved_tensors
+        x, axes = saved[0], ctx.axes
+        if ctx._graph_mode:  # rebuild xhat from x so that it is differentiable
+            xhat, rstd = _normalize(x, axes, ctx.eps)
+        else:
+            xhat, rstd = ctx.xhat, ctx.rstd
+        need = ctx.needs_input_grad
+        grad_xhat = grad if len(saved) == 1 else grad * saved[1]
+        grad_x = None
+        if need[0]:
+            # xhat = (x - mu) rstd: the mean and the variance both depend on every x
+            # in the group, which gives (n = group size)
+            #   dL/dx = rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat))
+            grad_x = rstd * (grad_xhat - _mean_keep(grad_xhat, axes)
+                             - xhat * _mean_keep(grad_xhat * xhat, axes))
+        if len(saved) == 1:
+            return grad_x
+        weight_shape = saved[1].shape
+        # dL/dweight = sum over the leading dims of g * xhat; dL/dbias = sum of g
+        grad_w = sum_to(grad * xhat, weight_shape) if need[1] else None
+        grad_b = sum_to(grad, weight_shape) if need[2] else None
+        return grad_x, grad_w, grad_b
+
+
+class Dropout(Op):
+    """Zero each element with probability ``p`` and scale the rest by ``1/(1-p)``, so
+    the expected value is unchanged (inverted dropout: nothing to do at eval time)."""
+
+    @staticmethod
+    def forward(ctx, x, p):
+        xp = get_array_module(x)
+        if p >= 1:
+            mask = xp.zeros(x.shape, dtype=x.dtype)
+        else:
+            draws = generator(device_of(x)).random(x.shape)
+            mask = (draws >= p).astype(x.dtype)
+            mask *= x.dtype.type(1.0 / (1.0 - p))
+        ctx.mask = mask
+        return x * mask
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad * ctx.mask  # the same mask (and scale) as the forward

@@ -1,0 +1,93 @@
+"""Stochastic gradient descent, with optional momentum, Nesterov and weight decay."""
+
+from __future__ import annotations
+
+from .. import backend
+from .optimizer import Optimizer, _check_nonnegative
+
+
+class SGD(Optimizer):
+    r"""``SGD(params, lr=1e-3, momentum=0, dampening=0, weight_decay=0, nesterov=False)``.
+
+    PyTorch's algorithm (single-tensor form, same order of operations).  With learning
+    rate :math:`\gamma`, weight decay :math:`\lambda`, momentum :math:`\mu` and
+    dampening :math:`\tau`, at step :math:`t` for each parameter :math:`\theta`:
+
+    .. math::
+
+        g_t &= \nabla_\theta f(\theta_{t-1}) + \lambda\,\theta_{t-1} \\
+        b_t &= g_t \ (t = 1), \qquad b_t = \mu\, b_{t-1} + (1 - \tau)\, g_t \ (t > 1) \\
+        g_t &\leftarrow g_t + \mu\, b_t \ \text{(nesterov)}, \qquad
+            g_t \leftarrow b_t \ \text{(otherwise)} \\
+        \theta_t &= \theta_{t-1} - \gamma\, g_t
+
+    (the momentum lines only when :math:`\mu \ne 0`).  State per parameter:
+    ``momentum_buffer`` (:math:`b`), only when momentum is used.
+    """
+
+    def __init__(self, params, lr: float = 1e-3, momentum: float = 0.0,
+                 dampening: float = 0.0, weight_decay: float = 0.0, nesterov: bool = False):
+        defaults = dict(lr=lr, momentum=momentum, dampening=dampening,
+                        weight_decay=weight_decay, nesterov=nesterov)
+        self._validate_group(defaults)
+        super().__init__(params, defaults)
+
+    def _validate_group(self, group) -> None:
+        super()._validate_group(group)
+        _check_nonnegative(group, "momentum", "momentum value")
+        _check_nonnegative(group, "dampening", "dampening value")
+        _check_nonnegative(group, "weight_decay", "weight_decay value")
+        if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
+            raise ValueError(
+                f"Nesterov momentum requires a momentum and zero dampening (got momentum="
+                f"{group['momentum']}, dampening={group['dampening']})")
+
+    def step(self, closure=None):
+        """One update of every parameter that has a ``.grad``; returns ``closure()``'s
+        loss when a closure is given."""
+        loss = self._eval_closure(closure)
+        for group in self.param_groups:
+            lr = group["lr"]
+            momentum = group["momentum"]
+            dampening = group["dampening"]
+            weight_decay = group["weight_decay"]
+            nesterov = group["nesterov"]
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                param = p.data
+                grad = p.grad.data
+                xp = backend.get_array_module(param)
+                owned = False  # may `grad` be overwritten (a temporary of ours)?
+                if weight_decay != 0:
+                    # grad + wd * param
+                    grad = xp.multiply(param, weight_decay)
+                    grad += p.grad.data
+                    owned = True
+                if momentum != 0:
+                    state = self.state[p]
+                    buf = state.get("momentum_buffer")
+                    if buf is None:
+                        buf = grad if owned else grad.copy()
+                        state["momentum_buffer"] = buf
+                        owned = False  # now the buffer
+                    else:
+                        buf *= momentum
+                        if dampening == 0:
+                            buf += grad
+                        else:
+                            buf += xp.multiply(grad, 1.0 - dampening)
+                    if nesterov:
+                        # grad + momentum * buf
+                        step_dir = xp.multiply(buf, momentum)
+                        step_dir += grad
+                        grad, owned = step_dir, True
+                    else:
+                        grad, owned = buf, False
+                # param += (-lr) * grad
+                if owned:
+                    grad *= -lr
+                    param += grad
+                else:
+                    param += xp.multiply(grad, -lr)
+        return loss
