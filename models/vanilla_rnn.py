@@ -25,8 +25,8 @@ Two ways to train
   ``minigrad.nn``, ``F.cross_entropy``, ``loss.backward()``, ``nn.utils.clip_grad_*``
   and an optimizer step.
 
-From the same weights both give the same loss after every step (float64: to ~1e-12),
-which is the point: BPTT is just the chain rule on the unrolled graph.
+From the same weights both give the same loss after every step (float64: equal to
+rounding, ~1e-16), which is the point: BPTT is just the chain rule on the unrolled graph.
 
 Typical use (the "hello" example)::
 

@@ -28,20 +28,21 @@ def _bptt():
 class FusedRecurrentLayer(Op):
     """One direction of one recurrent layer, forward and BPTT by ``models.bptt``.
 
-    Inputs (Tensors, in order): ``x`` (time on dim ``time_dim``, then batch / features
-    as given), the initial states ``h0`` (and ``c0`` for LSTM) ``(B, H)``, ``w_ih``,
-    ``w_hh`` and, with bias, ``b_ih``, ``b_hh``.  Keywords: ``cell`` (``'rnn'``,
-    ``'lstm'``, ``'gru'``), ``nonlinearity`` (RNN), ``reverse`` (run the recurrence
-    from the last timestep to the first) and ``time_dim`` (0: ``(T, B, I)``, 1:
-    ``(B, T, I)``; the output has the same layout).
+    Inputs (Tensors, in order): ``x`` (``(T, B, I)``, or ``(B, T, I)`` with
+    ``time_dim=1``), the initial states ``h0`` (and ``c0`` for LSTM) ``(B, H)``,
+    ``w_ih``, ``w_hh`` and, with bias, ``b_ih``, ``b_hh``.  Keywords: ``cell``
+    (``'rnn'``, ``'lstm'``, ``'gru'``), ``nonlinearity`` (RNN), ``reverse`` (run the
+    recurrence from the last timestep to the first), ``time_dim`` and ``out_dim``
+    (where time is in ``x`` and in the output: 0 or 1).
 
-    Outputs: the hidden state of every step ``(.., H)`` laid out like ``x``, then the
-    final ``h`` (and ``c``) ``(B, H)`` -- "final" in processing order, i.e. the state
-    after timestep 0 for ``reverse=True``.
+    Outputs: the hidden state of every step (``(T, B, H)``, or ``(B, T, H)`` with
+    ``out_dim=1``), then the final ``h`` (and ``c``) ``(B, H)`` -- "final" in
+    processing order, i.e. the state after timestep 0 for ``reverse=True``.
     """
 
     @staticmethod
-    def forward(ctx, x, *rest, cell, nonlinearity="tanh", reverse=False, time_dim=0):
+    def forward(ctx, x, *rest, cell, nonlinearity="tanh", reverse=False, time_dim=0,
+                out_dim=0):
         bptt = _bptt()
         n_states = 2 if cell == "lstm" else 1
         states, weights = rest[:n_states], rest[n_states:]
@@ -61,11 +62,11 @@ class FusedRecurrentLayer(Op):
             hs, c_last, cache = bptt.lstm_layer_forward(xs, w_ih, w_hh, b_ih, b_hh, *states)
             finals = (hs[-1], c_last)
         ctx.save_for_backward(cache)  # freed with the graph (retain_graph=False)
-        ctx.cell, ctx.reverse, ctx.time_dim = cell, reverse, time_dim
+        ctx.cell, ctx.reverse, ctx.time_dim, ctx.out_dim = cell, reverse, time_dim, out_dim
         ctx.n_weights = len(weights)
         if reverse:
             hs = hs[::-1]
-        if time_dim == 1:
+        if out_dim == 1:
             hs = hs.swapaxes(0, 1)
         return (hs, *finals)
 
@@ -81,7 +82,7 @@ class FusedRecurrentLayer(Op):
         (cache,) = ctx.saved_tensors
         dhs = grad_out
         if dhs is not None:
-            if ctx.time_dim == 1:
+            if ctx.out_dim == 1:
                 dhs = dhs.swapaxes(0, 1)
             if ctx.reverse:
                 dhs = dhs[::-1]
@@ -101,7 +102,7 @@ class FusedRecurrentLayer(Op):
         return (dx, *d_states, *dw[:ctx.n_weights])
 
 
-def fused_direction(cell, x, states, weights, *, reverse=False, time_dim=0,
+def fused_direction(cell, x, states, weights, *, reverse=False, time_dim=0, out_dim=0,
                     nonlinearity="tanh"):
     """Run one layer direction as a fused node; returns ``(output, final_states)``.
 
@@ -111,5 +112,5 @@ def fused_direction(cell, x, states, weights, *, reverse=False, time_dim=0,
     """
     args = [x, *states, *(w for w in weights if w is not None)]
     outs = FusedRecurrentLayer.apply(*args, cell=getattr(cell, "name", cell), nonlinearity=nonlinearity,
-                                     reverse=reverse, time_dim=time_dim)
+                                     reverse=reverse, time_dim=time_dim, out_dim=out_dim)
     return outs[0], tuple(outs[1:])

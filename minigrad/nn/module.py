@@ -101,7 +101,7 @@ class Module:
                 f"cannot assign {type(value).__name__} {name!r} before Module.__init__() "
                 "is called: call super().__init__() first in your __init__")
         if isinstance(value, Parameter):
-            self._forget(name)
+            self._forget(name, keep="_parameters")  # keep its place if re-assigned
             params[name] = value
         elif params is not None and name in params:
             if value is not None:
@@ -110,7 +110,7 @@ class Module:
                     "(nn.Parameter or None expected)")
             params[name] = None
         elif isinstance(value, Module):
-            self._forget(name)
+            self._forget(name, keep="_modules")
             modules[name] = value
         elif modules is not None and name in modules:
             if value is not None:
@@ -125,12 +125,13 @@ class Module:
         else:
             object.__setattr__(self, name, value)
 
-    def _forget(self, name: str) -> None:
-        """Remove ``name`` from every registry and the instance dict."""
+    def _forget(self, name: str, keep: str = "") -> None:
+        """Remove ``name`` from the instance dict and every registry but ``keep``."""
         d = self.__dict__
         d.pop(name, None)
         for store in ("_parameters", "_buffers", "_modules", "_non_persistent_buffers"):
-            d[store].pop(name, None)
+            if store != keep:
+                d[store].pop(name, None)
 
     def __getattr__(self, name: str) -> Any:
         # Only called when normal lookup fails.  Read the registries from __dict__
@@ -169,7 +170,7 @@ class Module:
         if param is not None and not isinstance(param, Parameter):
             raise TypeError(f"cannot assign {type(param).__name__} as parameter {name!r} "
                             "(nn.Parameter or None expected)")
-        self._forget(name)
+        self._forget(name, keep="_parameters")
         self._parameters[name] = param
 
     def register_buffer(self, name: str, tensor: Tensor | None, persistent: bool = True) -> None:
@@ -179,7 +180,7 @@ class Module:
         if tensor is not None and not isinstance(tensor, Tensor):
             raise TypeError(f"cannot assign {type(tensor).__name__} as buffer {name!r} "
                             "(Tensor or None expected)")
-        self._forget(name)
+        self._forget(name, keep="_buffers")
         self._buffers[name] = tensor
         if not persistent:
             self._non_persistent_buffers[name] = True
@@ -189,7 +190,7 @@ class Module:
         self._check_name(name, "module")
         if module is not None and not isinstance(module, Module):
             raise TypeError(f"{type(module).__name__} is not a Module subclass")
-        self._forget(name)
+        self._forget(name, keep="_modules")
         self._modules[name] = module
 
     register_module = add_module

@@ -42,7 +42,8 @@ from ..ops import shape as S
 from ..tensor import Tensor
 from . import init
 from .fused_rnn import fused_direction
-from .module import Module, Parameter
+from .module import Module
+from .parameter import Parameter
 
 __all__ = ["RNNBase", "RNN", "LSTM", "GRU", "RNNCellBase", "RNNCell", "LSTMCell", "GRUCell"]
 
@@ -151,8 +152,12 @@ class _GRUMath:
         return (_add(n, _mul(z, _sub(h, n))),)  # (1 - z) * n + z * h
 
 
-def _graph_direction(cell, x, states, weights, *, reverse, time_dim, nonlinearity):
-    """One layer direction as a loop of graph ops; returns ``(output, final_states)``."""
+def _graph_direction(cell, x, states, weights, *, reverse, nonlinearity, time_dim=0,
+                     out_dim=0):
+    """One layer direction as a loop of graph ops; returns ``(output, final_states)``.
+
+    ``x`` has time on ``time_dim``; the output stacks the steps on ``out_dim``.
+    """
     projs, consts = cell.prep(x, weights, nonlinearity)
     T = x.shape[time_dim]
     columns = [_split(p, sizes=(1,) * T, dim=time_dim, squeeze=True) for p in projs]
@@ -168,7 +173,7 @@ def _graph_direction(cell, x, states, weights, *, reverse, time_dim, nonlinearit
         for t in order:
             states = step(tuple(c[t] for c in columns), states, consts)
             outs[t] = states[0]
-    return _stack(*outs, dim=time_dim), states
+    return _stack(*outs, dim=out_dim), states
 
 
 # ------------------------------------------------------------------ validation
@@ -370,7 +375,9 @@ class RNNBase(Module):
             x = S.Reshape.apply(x, shape=(x.shape[0], 1, x.shape[1]))
             states = tuple(None if s is None else S.Reshape.apply(
                 s, shape=(s.shape[0], 1, s.shape[1])) for s in states)
-        time_dim = 1 if (self.batch_first and not unbatched) else 0
+        batch_first = self.batch_first and not unbatched
+        if batch_first:  # time-major inside: (B, T, I) -> (T, B, I), a view
+            x = S.Transpose.apply(x, dim0=0, dim1=1)
         per_layer = [None if s is None else _split(s, sizes=(1,) * s.shape[0], dim=0,
                                                    squeeze=True) for s in states]
         run = fused_direction if self.fused else _graph_direction
@@ -381,6 +388,8 @@ class RNNBase(Module):
                 from . import functional as F
 
                 layer_in = F.dropout(layer_in, p=self.dropout, training=True)
+            # the top layer stacks its steps straight into the (B, T, .) result
+            out_dim = 1 if (batch_first and k == self.num_layers - 1) else 0
             outs = []
             for d in range(D):
                 idx = k * D + d
@@ -389,7 +398,7 @@ class RNNBase(Module):
                 init_states = tuple(_zeros(x, (B, H)) if s is None else s[idx]
                                     for s in per_layer)
                 out, fin = run(cell, layer_in, init_states, weights, reverse=d == 1,
-                               time_dim=time_dim, nonlinearity=self.nonlinearity)
+                               out_dim=out_dim, nonlinearity=self.nonlinearity)
                 outs.append(out)
                 for f_list, f in zip(finals, fin):
                     f_list.append(f)
@@ -534,7 +543,8 @@ class RNNCellBase(Module):
             self.bias_ih = Parameter(_empty((G * H,), dtype))
             self.bias_hh = Parameter(_empty((G * H,), dtype))
         else:
-            self.bias_ih = self.bias_hh = None
+            self.register_parameter("bias_ih", None)
+            self.register_parameter("bias_hh", None)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:

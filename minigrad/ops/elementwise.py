@@ -3,6 +3,8 @@ input's shape with ``sum_to``."""
 
 from __future__ import annotations
 
+import math
+
 from ..autograd.function import Op
 from ..backend import get_array_module
 from .dual import log, sign, sum_to
@@ -109,7 +111,8 @@ class RPowScalar(Op):
     def forward(ctx, x, base):
         out = get_array_module(x).power(x.dtype.type(base), x)
         ctx.save_for_backward(out)
-        ctx.log_base = float(get_array_module(x).log(base))
+        # a Python-scalar log (CuPy's ufuncs want an array argument)
+        ctx.log_base = math.log(base) if base > 0 else (-math.inf if base == 0 else math.nan)
         return out
 
     @staticmethod
