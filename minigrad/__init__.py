@@ -6,7 +6,7 @@
     x.grad  # d/dx sum(2 tanh x) = 2 (1 - tanh^2 x)
 """
 
-from . import autograd, backend, optim
+from . import autograd, backend, nn, optim
 from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .backend import cuda_is_available
 from .creation import (

@@ -480,8 +480,27 @@ def test_fused_is_few_nodes_and_equals_graph(cls):
                        + [p.grad.numpy() for p in module.parameters()])
     for a, b in zip(*results):
         np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
-    out, _ = call_layer(fused, name, x, None)[0], None
-    assert type(out.grad_fn).__name__ in ("Cat", "Transpose", "Reshape")
+    # fused: one node per layer direction (+ plumbing); graph: nodes per timestep
+    counts = [count_nodes(call_layer(m, name, x, None)[0]) for m in (graph, fused)]
+    assert counts[1] < 20 < 7 * 4 * 2 <= counts[0]
+    assert sum(type(n).__name__ == "FusedRecurrentLayer" for n in walk(
+        call_layer(fused, name, x, None)[0])) == 4
+
+
+def walk(t):
+    """Every node of the graph behind ``t``."""
+    seen, stack = {}, [t.grad_fn]
+    while stack:
+        node = stack.pop()
+        if node is None or id(node) in seen:
+            continue
+        seen[id(node)] = node
+        stack.extend(i.grad_fn for i in node.inputs)
+    return list(seen.values())
+
+
+def count_nodes(t):
+    return len(walk(t))
 
 
 # ------------------------------------------------------------------ dropout

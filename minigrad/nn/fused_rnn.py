@@ -111,6 +111,7 @@ def fused_direction(cell, x, states, weights, *, reverse=False, time_dim=0, out_
     ``weights``: ``(w_ih, w_hh, b_ih, b_hh)`` with ``None`` biases when there are none.
     """
     args = [x, *states, *(w for w in weights if w is not None)]
-    outs = FusedRecurrentLayer.apply(*args, cell=getattr(cell, "name", cell), nonlinearity=nonlinearity,
-                                     reverse=reverse, time_dim=time_dim, out_dim=out_dim)
+    outs = FusedRecurrentLayer.apply(*args, cell=getattr(cell, "name", cell),
+                                     nonlinearity=nonlinearity, reverse=reverse,
+                                     time_dim=time_dim, out_dim=out_dim)
     return outs[0], tuple(outs[1:])
