@@ -35,6 +35,9 @@ def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
     """Join tensors along an existing dim."""
     tensors = _same_kind(tensors, "cat")
     ndim = tensors[0].ndim
+    if ndim == 0:
+        raise ValueError("cat: zero-dimensional tensors cannot be concatenated "
+                         "(use mg.stack)")
     (axis,) = R.normalize_dims(dim, ndim, "cat")
     for i, t in enumerate(tensors):
         if t.ndim != ndim or t.shape[:axis] + t.shape[axis + 1:] != (

@@ -282,7 +282,8 @@ class Tensor:
 
     def __rpow__(self, base):
         if isinstance(base, (int, float)) and not isinstance(base, bool):
-            exponent = self if self.dtype.kind == "f" else self.to(dtypes.get_default_dtype())
+            out_dtype = dtypes.scalar_result_type(self.dtype, base)  # 2 ** int64 is int64
+            exponent = self if out_dtype == self.dtype else self.to(out_dtype)
             return E.RPowScalar.apply(exponent, base=base)
         return _binary(E.Pow, self, base, "pow", reverse=True)
 
@@ -676,7 +677,7 @@ def _convert_index(index, like: Tensor):
             if item.dtype.kind not in "biu":
                 raise IndexError(
                     f"tensors used as indices must be int64 or bool, got {item.dtype}")
-            return item.data
+            return item.data if xp is np else xp.asarray(item.data)  # CPU indices work too
         if isinstance(item, list):
             return xp.asarray(item)
         if isinstance(item, np.ndarray) and xp is not np:

@@ -16,8 +16,8 @@ import minigrad as mg
 # --- accumulation and graph lifetime --------------------------------------------------
 
 
-def test_gradients_accumulate_across_backward_calls_until_reset():
-    x = mg.tensor([1.0, 2.0], requires_grad=True)
+def test_gradients_accumulate_across_backward_calls_until_reset(device):
+    x = mg.tensor([1.0, 2.0], device=device, requires_grad=True)
     (x * 3).sum().backward()
     (x * x).sum().backward()
     np.testing.assert_allclose(x.grad.numpy(), [3 + 2, 3 + 4])
@@ -135,6 +135,27 @@ def test_grad_requires_grad_only_with_create_graph():
     y = mg.randn(3, requires_grad=True)
     (y * 2).sum().backward(create_graph=True)  # a constant gradient: nothing to record
     assert not y.grad.requires_grad
+
+
+def test_create_graph_retains_the_graph_by_default():
+    x = mg.tensor([1.0, 2.0], requires_grad=True)
+    y = (x * x).sum()
+    y.backward(create_graph=True)  # retain_graph=None means create_graph
+    y.backward()
+    np.testing.assert_allclose(x.grad.numpy(), 2 * 2 * x.numpy())
+
+
+def test_create_graph_records_even_under_no_grad():
+    x = mg.tensor([1.0, 2.0], dtype=mg.float64, requires_grad=True)
+    y = (x * x * x).sum()  # x reaches the loss three times: the grad is a sum
+    with mg.no_grad():
+        y.backward(create_graph=True)
+        assert not mg.is_grad_enabled()
+    g = x.grad
+    assert g.requires_grad
+    x.grad = None
+    g.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), 6 * x.numpy())
 
 
 def test_non_leaves_get_no_grad():
@@ -325,9 +346,9 @@ def test_diamond_through_several_ops():
 
 
 @pytest.mark.parametrize("create_graph", [False, True])
-def test_leaves_never_share_a_gradient_buffer(create_graph):
-    a = mg.tensor([1.0, 2.0], requires_grad=True)
-    b = mg.tensor([3.0, 4.0], requires_grad=True)
+def test_leaves_never_share_a_gradient_buffer(create_graph, device):
+    a = mg.tensor([1.0, 2.0], device=device, requires_grad=True)
+    b = mg.tensor([3.0, 4.0], device=device, requires_grad=True)
     (a + b).sum().backward(create_graph=create_graph)
     assert a.grad.data is not b.grad.data
     a.grad.data += 10  # in-place changes to one leaf's grad ...
@@ -461,8 +482,8 @@ def test_custom_function_with_several_outputs():
     assert mg.autograd.gradcheck(SplitExp.apply, (x,))
 
 
-def test_custom_function_output_without_gradient_gets_zeros():
-    x = mg.randn(4, requires_grad=True)
+def test_custom_function_output_without_gradient_gets_zeros(device):
+    x = mg.randn(4, device=device, requires_grad=True)
     doubled, _ = SplitExp.apply(x)
     doubled.sum().backward()  # backward still receives a (zero) gradient for exp
     np.testing.assert_allclose(x.grad.numpy(), np.full(4, 2.0))
@@ -516,7 +537,7 @@ def test_custom_function_must_return_tensors():
 # --- the deferred weight gradient (OuterGrad) -------------------------------------------
 
 
-def test_weight_shared_across_timesteps_matches_manual_bptt():
+def test_weight_shared_across_timesteps_matches_manual_bptt(device):
     """An RNN-like loop: W_hh enters through addmm, plain matmul and a tied output
     projection (W_hh.T); U through a batched 3-D @ 2-D matmul and per-step 2-D matmuls.
     The engine batches their OuterGrad terms; the result must equal hand-written BPTT."""
@@ -528,12 +549,12 @@ def test_weight_shared_across_timesteps_matches_manual_bptt():
     b0 = rng.standard_normal(n_hid) * 0.1
     c = rng.standard_normal((batch, n_hid))
 
-    W = mg.tensor(w0, requires_grad=True)
-    U = mg.tensor(u0, requires_grad=True)
-    b = mg.tensor(b0, requires_grad=True)
-    x = mg.tensor(xs)
+    W = mg.tensor(w0, device=device, requires_grad=True)
+    U = mg.tensor(u0, device=device, requires_grad=True)
+    b = mg.tensor(b0, device=device, requires_grad=True)
+    x = mg.tensor(xs, device=device)
     projected = x @ U  # (B, T, H): one batched product
-    h = mg.zeros(batch, n_hid, dtype=mg.float64)
+    h = mg.zeros(batch, n_hid, dtype=mg.float64, device=device)
     for t in range(steps):
         if t % 3 == 0:
             pre = mg.addmm(b, h, W) + projected[:, t]
@@ -543,7 +564,7 @@ def test_weight_shared_across_timesteps_matches_manual_bptt():
             pre = mg.addmm(x[:, t] @ U + b, h, W)
         h = pre.tanh()
     out = h @ W.T  # tied weights
-    (out * c).sum().backward()
+    (out * mg.tensor(c, device=device)).sum().backward()
 
     # hand-written BPTT
     hs = [np.zeros((batch, n_hid))]

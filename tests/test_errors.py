@@ -120,6 +120,9 @@ def test_cat_and_stack_mismatch():
         mg.stack([mg.ones(2, 3), mg.ones(2, 4)])
     with pytest.raises(ValueError, match="cat: expected a non-empty sequence"):
         mg.cat([])
+    with pytest.raises(ValueError, match="cat: zero-dimensional tensors cannot be "
+                                         "concatenated"):
+        mg.cat([mg.tensor(1.0), mg.tensor(2.0)])
     with pytest.raises(IndexError, match="stack: dim 3 out of range"):
         mg.stack([mg.ones(2), mg.ones(2)], dim=3)
     with pytest.raises(TypeError, match="stack: expected Tensors, got ndarray"):

@@ -43,13 +43,15 @@ def test_every_fixture_is_covered():
 
 @pytest.mark.parametrize("reduction", REDUCTIONS)
 @pytest.mark.parametrize("name", FILES)
-def test_loss_matches_pytorch(name, reduction):
+def test_loss_matches_pytorch(name, reduction, device):
     config, z = load(name)
-    x = mg.tensor(z["input"], requires_grad=True)
-    out = loss_fn(config)(x, mg.tensor(z["target"]), reduction=reduction)
+    x = mg.tensor(z["input"], device=device, requires_grad=True)
+    out = loss_fn(config)(x, mg.tensor(z["target"], device=device), reduction=reduction)
+    assert out.device == device
     close(out, z[f"output.{reduction}"])
     assert out.shape == z[f"output.{reduction}"].shape
-    out.backward(mg.tensor(z["grad_output.none"]) if reduction == "none" else None)
+    grad = mg.tensor(z["grad_output.none"], device=device) if reduction == "none" else None
+    out.backward(grad)
     close(x.grad, z[f"grad.input.{reduction}"])
 
 
@@ -175,17 +177,18 @@ def test_class_weights_and_mean_denominator():
     assert list(module.state_dict()) == ["weight"]  # a buffer, as in PyTorch
 
 
-def test_huge_logits_stay_finite_in_float32():
-    x = mg.tensor([[1e4, -1e4, 0.0], [-1e4, 1e4, 5e3]], dtype=mg.float32,
+def test_huge_logits_stay_finite_in_float32(device):
+    x = mg.tensor([[1e4, -1e4, 0.0], [-1e4, 1e4, 5e3]], dtype=mg.float32, device=device,
                   requires_grad=True)
-    loss = F.cross_entropy(x, mg.tensor([1, 1]), reduction="sum")
+    loss = F.cross_entropy(x, mg.tensor([1, 1], device=device), reduction="sum")
     close(loss, 2e4, rtol=1e-6)  # the first row is 2e4 from its target; the second 0
     loss.backward()
     assert np.isfinite(x.grad.numpy()).all()
     close(x.grad, [[1, -1, 0], [0, 0, 0]], atol=1e-6)
-    z = mg.tensor([1e4, -1e4, 30.0, -30.0], dtype=mg.float32, requires_grad=True)
-    bce = F.binary_cross_entropy_with_logits(z, mg.tensor([0.0, 1.0, 1.0, 0.0]),
-                                             reduction="none")
+    z = mg.tensor([1e4, -1e4, 30.0, -30.0], dtype=mg.float32, device=device,
+                  requires_grad=True)
+    bce = F.binary_cross_entropy_with_logits(
+        z, mg.tensor([0.0, 1.0, 1.0, 0.0], device=device), reduction="none")
     close(bce, [1e4, 1e4, 9.357623e-14, 9.357623e-14], rtol=1e-5)
     bce.sum().backward()
     close(z.grad, [1, -1, -9.357623e-14, 9.357623e-14], rtol=1e-5, atol=1e-6)
@@ -221,11 +224,12 @@ def test_target_dtype_errors():
         F.binary_cross_entropy_with_logits(mg.tensor(PROBS), mg.tensor(np.ones((3, 4), int)))
 
 
-def test_class_index_out_of_range():
-    x = mg.tensor(LOGITS)
+def test_class_index_out_of_range(device):
     with pytest.raises(IndexError, match=r"target 4 is out of range: expected class "
                                          r"indices in \[0, 3\] \(or ignore_index=-100\)"):
-        F.cross_entropy(x, mg.tensor([0, 4, 1, 1, 1]))
+        F.cross_entropy(mg.tensor(LOGITS, device=device),
+                        mg.tensor([0, 4, 1, 1, 1], device=device))
+    x = mg.tensor(LOGITS)
     with pytest.raises(IndexError, match=r"target -1 is out of range"):
         nn.CrossEntropyLoss()(x, mg.tensor([0, -1, 1, 1, 1]))
     with pytest.raises(IndexError, match=r"target -100 is out of range.*ignore_index=0"):

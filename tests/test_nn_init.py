@@ -62,18 +62,19 @@ def test_xavier_and_kaiming_bounds():
 
 
 @pytest.mark.parametrize("shape", [(6, 4), (4, 6), (5, 5), (3, 2, 2)])
-def test_orthogonal(shape):
-    w = init.orthogonal_(mg.empty(*shape, dtype=mg.float64), gain=2.0).numpy()
+def test_orthogonal(shape, device):
+    t = mg.empty(*shape, dtype=mg.float64, device=device)
+    w = init.orthogonal_(t, gain=2.0).numpy()
     flat = w.reshape(shape[0], -1) / 2.0
     small = min(flat.shape)
     gram = flat.T @ flat if flat.shape[0] >= flat.shape[1] else flat @ flat.T
     np.testing.assert_allclose(gram, np.eye(small), atol=1e-12)
 
 
-def test_manual_seed_reproduces_every_random_init():
+def test_manual_seed_reproduces_every_random_init(device):
     def draw():
         mg.manual_seed(42)
-        t = mg.empty(4, 5)
+        t = mg.empty(4, 5, device=device)
         return [fn(t).numpy().copy() for fn in (init.uniform_, init.normal_,
                                                 init.xavier_uniform_, init.orthogonal_)]
 

@@ -50,16 +50,17 @@ FUNCTION_FILES = ["softmax.npz", "softmax_dim1.npz", "log_softmax.npz",
 
 
 @pytest.mark.parametrize("name", MODULE_FILES)
-def test_module_matches_pytorch(name):
+def test_module_matches_pytorch(name, device):
     config, z = load(name)
-    module = build_module(config).double()
+    module = build_module(config).double().to(device)
     params = {k[len("param."):]: v for k, v in z.items() if k.startswith("param.")}
     module.load_state_dict(params)
     is_float = z["x"].dtype.kind == "f"
-    x = mg.tensor(z["x"], requires_grad=is_float)
+    x = mg.tensor(z["x"], device=device, requires_grad=is_float)
     out = module(x)
+    assert out.device == device
     close(out, z["output"])
-    out.backward(mg.tensor(z["grad_output"]))
+    out.backward(mg.tensor(z["grad_output"], device=device))
     if is_float:
         close(x.grad, z["grad.input"])
     for pname, param in module.named_parameters():
@@ -67,13 +68,13 @@ def test_module_matches_pytorch(name):
 
 
 @pytest.mark.parametrize("name", FUNCTION_FILES)
-def test_function_matches_pytorch(name):
+def test_function_matches_pytorch(name, device):
     config, z = load(name)
     fn = getattr(F, config["function"])
-    x = mg.tensor(z["x"], requires_grad=True)
+    x = mg.tensor(z["x"], device=device, requires_grad=True)
     out = fn(x, dim=config["dim"])
     close(out, z["output"])
-    out.backward(mg.tensor(z["grad_output"]))
+    out.backward(mg.tensor(z["grad_output"], device=device))
     close(x.grad, z["grad.input"])
     # the module and the Tensor method agree with the function
     module = nn.Softmax(config["dim"]) if config["function"] == "softmax" else nn.LogSoftmax(
@@ -164,13 +165,13 @@ def test_float32_forward_matches_numpy():
 # --- numerical stability -------------------------------------------------------------
 
 
-def test_large_logits_stay_finite_in_float32():
-    x = mg.tensor([[1e4, -1e4, 0.0], [-1e4, -1e4, 1e4]], dtype=mg.float32,
+def test_large_logits_stay_finite_in_float32(device):
+    x = mg.tensor([[1e4, -1e4, 0.0], [-1e4, -1e4, 1e4]], dtype=mg.float32, device=device,
                   requires_grad=True)
     logp = F.log_softmax(x, dim=1)
     assert np.isfinite(logp.numpy()).all()
     close(logp, [[0.0, -2e4, -1e4], [-2e4, -2e4, 0.0]], rtol=1e-6)
-    (logp * mg.tensor([[1.0, 2.0, 3.0], [0.5, 0.5, 0.5]])).sum().backward()
+    (logp * mg.tensor([[1.0, 2.0, 3.0], [0.5, 0.5, 0.5]], device=device)).sum().backward()
     assert np.isfinite(x.grad.numpy()).all()
     probs = F.softmax(x.detach(), dim=1)
     close(probs, [[1, 0, 0], [0, 0, 1]], atol=0)
@@ -287,9 +288,9 @@ def test_embedding_init_padding_and_counts():
     assert repr(padded) == "Embedding(6, 4, padding_idx=5)"
 
 
-def test_embedding_any_index_shape_and_padding_grad():
-    emb = nn.Embedding(6, 3, padding_idx=0)
-    idx = mg.tensor([[[0, 1], [1, 5]]])  # (1, 2, 2)
+def test_embedding_any_index_shape_and_padding_grad(device):
+    emb = nn.Embedding(6, 3, padding_idx=0).to(device)
+    idx = mg.tensor([[[0, 1], [1, 5]]], device=device)  # (1, 2, 2)
     out = emb(idx)
     assert out.shape == (1, 2, 2, 3)
     close(out, emb.weight.numpy()[idx.numpy()])
@@ -298,7 +299,9 @@ def test_embedding_any_index_shape_and_padding_grad():
     np.testing.assert_array_equal(grad[0], 0)  # padding row: never updated
     np.testing.assert_array_equal(grad[1], 2)  # used twice: both gradients add
     np.testing.assert_array_equal(grad[[2, 3, 4]], 0)
-    assert emb(mg.tensor(3)).shape == (3,)  # a 0-d index gives one row
+    assert emb(mg.tensor(3, device=device)).shape == (3,)  # a 0-d index gives one row
+    with pytest.raises(IndexError, match="index 6 is out of range"):
+        emb(mg.tensor([6], device=device))
 
 
 def test_embedding_errors():
@@ -317,10 +320,10 @@ def test_embedding_errors():
 # --- Dropout -------------------------------------------------------------------------
 
 
-def test_dropout_train_eval_and_scaling():
+def test_dropout_train_eval_and_scaling(device):
     mg.manual_seed(0)
     drop = nn.Dropout(0.25)
-    x = mg.ones(200, 100)
+    x = mg.ones(200, 100, device=device)
     out = drop(x).numpy()
     kept = out != 0
     np.testing.assert_allclose(out[kept], 1 / 0.75)
@@ -342,8 +345,8 @@ def test_dropout_edge_probabilities_and_errors():
             F.dropout(x, p)
 
 
-def test_dropout_is_reproducible_with_manual_seed():
-    x = mg.ones(10, 10)
+def test_dropout_is_reproducible_with_manual_seed(device):
+    x = mg.ones(10, 10, device=device)
     mg.manual_seed(7)
     a = F.dropout(x, 0.5).numpy()
     mg.manual_seed(7)

@@ -352,17 +352,17 @@ def test_deepcopy_gives_an_independent_module():
 # --- gradient clipping ---------------------------------------------------------------
 
 
-def make_grads(*arrays):
+def make_grads(*arrays, device="cpu"):
     params = []
     for a in arrays:
-        p = nn.Parameter(mg.zeros(*np.shape(a), dtype=mg.float64))
-        p.grad = mg.tensor(np.array(a, dtype=np.float64))
+        p = nn.Parameter(mg.zeros(*np.shape(a), dtype=mg.float64, device=device))
+        p.grad = mg.tensor(np.array(a, dtype=np.float64), device=device)
         params.append(p)
     return params
 
 
-def test_clip_grad_norm_scales_and_returns_the_norm_before():
-    params = make_grads([3.0, 0.0], [[4.0]])  # total 2-norm 5
+def test_clip_grad_norm_scales_and_returns_the_norm_before(device):
+    params = make_grads([3.0, 0.0], [[4.0]], device=device)  # total 2-norm 5
     grads = [p.grad for p in params]
     total = clip_grad_norm_(params, max_norm=1.0)
     assert isinstance(total, mg.Tensor) and total.shape == () and total.item() == 5.0
@@ -370,15 +370,15 @@ def test_clip_grad_norm_scales_and_returns_the_norm_before():
     np.testing.assert_allclose(params[0].grad.numpy(), [3 * coef, 0], rtol=1e-12)
     np.testing.assert_allclose(params[1].grad.numpy(), [[4 * coef]], rtol=1e-12)
     assert all(p.grad is g for p, g in zip(params, grads))  # in place
-    small = make_grads([0.3, 0.4])
+    small = make_grads([0.3, 0.4], device=device)
     assert clip_grad_norm_(small, max_norm=1.0).item() == pytest.approx(0.5)
     np.testing.assert_array_equal(small[0].grad.numpy(), [0.3, 0.4])  # below: unchanged
 
 
-def test_clip_grad_norm_other_norms_and_edge_cases():
-    params = make_grads([1.0, -7.0], [2.0])
+def test_clip_grad_norm_other_norms_and_edge_cases(device):
+    params = make_grads([1.0, -7.0], [2.0], device=device)
     assert clip_grad_norm_(params, 100.0, norm_type=float("inf")).item() == 7.0
-    params = make_grads([1.0, -2.0], [3.0])
+    params = make_grads([1.0, -2.0], [3.0], device=device)
     assert clip_grad_norm_(params, 100.0, norm_type=1).item() == 6.0
     no_grad = nn.Parameter(mg.zeros(2))
     assert clip_grad_norm_([no_grad], 1.0).item() == 0.0
@@ -388,8 +388,8 @@ def test_clip_grad_norm_other_norms_and_edge_cases():
         clip_grad_norm_(make_grads([np.inf]), 1.0, error_if_nonfinite=True)
 
 
-def test_clip_grad_value_and_model_usage():
-    params = make_grads([-3.0, 0.5, 2.0])
+def test_clip_grad_value_and_model_usage(device):
+    params = make_grads([-3.0, 0.5, 2.0], device=device)
     assert clip_grad_value_(params, 1.0) is None
     np.testing.assert_array_equal(params[0].grad.numpy(), [-1.0, 0.5, 1.0])
     net = Net()

@@ -281,11 +281,13 @@ def _index_specs() -> list[OpSpec]:
         OpSpec("getitem-none", lambda x: x[None, :, 0], lambda a: a[None, :, 0], s2),
         OpSpec("getitem-mixed", lambda x: x[1, None, ..., 1:], lambda a: a[1, None, ..., 1:],
                s3),
-        OpSpec("getitem-bool-mask", lambda x: x[mg.tensor(MASK)], _mask_like, s2),
-        OpSpec("getitem-bool-rows", lambda x: x[mg.tensor(ROWS)], lambda a: a[ROWS], s2),
+        OpSpec("getitem-bool-mask", lambda x: x[mg.tensor(MASK, device=x.device)],
+               _mask_like, s2),
+        OpSpec("getitem-bool-rows", lambda x: x[mg.tensor(ROWS, device=x.device)],
+               lambda a: a[ROWS], s2),
         OpSpec("getitem-bool-numpy", lambda x: x[x > 0], lambda a: a[a > 0], s2),
         OpSpec("getitem-list-repeated", lambda x: x[repeated], lambda a: a[repeated], s2),
-        OpSpec("getitem-tensor-repeated", lambda x: x[mg.tensor(repeated)],
+        OpSpec("getitem-tensor-repeated", lambda x: x[mg.tensor(repeated, device=x.device)],
                lambda a: a[repeated], s2),
         OpSpec("getitem-ndarray-repeated", lambda x: x[np.array(repeated)],
                lambda a: a[repeated], s2),
@@ -293,7 +295,7 @@ def _index_specs() -> list[OpSpec]:
                s2),
         OpSpec("getitem-paired-arrays", lambda x: x[[0, 0, 2], [1, 1, 3]],
                lambda a: a[[0, 0, 2], [1, 1, 3]], s2),
-        OpSpec("getitem-2d-index", lambda x: x[mg.tensor([[0, 1], [1, 0]])],
+        OpSpec("getitem-2d-index", lambda x: x[mg.tensor([[0, 1], [1, 0]], device=x.device)],
                lambda a: a[np.array([[0, 1], [1, 0]])], s3),
     ]
 
@@ -317,11 +319,13 @@ def _join_split_specs() -> list[OpSpec]:
         OpSpec("stack-dim1", lambda *t: mg.stack(t, dim=1), stack_ref(1), ((2, 3),) * 2),
         OpSpec("stack-negative", lambda *t: mg.stack(list(t), dim=-1), stack_ref(-1),
                ((2, 3),) * 2),
-        OpSpec("where", lambda a, b: mg.where(mg.tensor(COND), a, b),
+        OpSpec("where", lambda a, b: mg.where(mg.tensor(COND, device=a.device), a, b),
                lambda a, b: np.where(COND, a, b), ((3, 4), (4,))),
-        OpSpec("where-scalar-other", lambda a: mg.where(mg.tensor(MASK), a, 0.0),
+        OpSpec("where-scalar-other", lambda a: mg.where(mg.tensor(MASK, device=a.device), a,
+                                                        0.0),
                lambda a: np.where(MASK, a, 0.0), ((3, 4),)),
-        OpSpec("where-scalar-input", lambda b: mg.where(mg.tensor(MASK), 1.5, b),
+        OpSpec("where-scalar-input", lambda b: mg.where(mg.tensor(MASK, device=b.device), 1.5,
+                                                        b),
                lambda b: np.where(MASK, 1.5, b), ((3, 4),)),
         OpSpec("split-size", lambda x: x.split(2), lambda a: pieces(a, [2, 2, 1], 0),
                ((5, 3),)),
@@ -354,14 +358,14 @@ TOLERANCE = {np.float32: dict(rtol=1e-5, atol=1e-6), np.float64: dict(rtol=1e-12
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
 @pytest.mark.parametrize("spec", SPECS, ids=SPEC_IDS)
-def test_forward_matches_numpy(spec: OpSpec, dtype):
+def test_forward_matches_numpy(spec: OpSpec, dtype, device):
     arrays = [a.astype(dtype) for a in _inputs(spec)]
-    outs = _as_tuple(spec.fn(*[mg.tensor(a) for a in arrays]))
+    outs = _as_tuple(spec.fn(*[mg.tensor(a, device=device) for a in arrays]))
     # The reference runs in float64 on the very same (possibly float32-rounded) values.
     refs = _as_tuple(spec.ref(*[a.astype(np.float64) for a in arrays]))
     assert len(outs) == len(refs)
     for out, ref in zip(outs, refs):
-        assert isinstance(out, mg.Tensor)
+        assert isinstance(out, mg.Tensor) and out.device == device
         ref = np.asarray(ref)
         assert out.shape == ref.shape
         if ref.dtype.kind in "iu":  # indices from max(dim)/min(dim)
@@ -373,11 +377,12 @@ def test_forward_matches_numpy(spec: OpSpec, dtype):
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=SPEC_IDS)
-def test_gradcheck(spec: OpSpec):
-    inputs = [mg.tensor(a, requires_grad=True) for a in _inputs(spec)]
+def test_gradcheck(spec: OpSpec, device):
+    inputs = [mg.tensor(a, device=device, requires_grad=True) for a in _inputs(spec)]
     assert mg.autograd.gradcheck(spec.fn, inputs)
     for x in inputs:
         assert x.grad is not None and x.grad.shape == x.shape and x.grad.dtype == mg.float64
+        assert x.grad.device == device
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=SPEC_IDS)
@@ -496,6 +501,21 @@ def test_max_min_values_and_indices_are_a_named_pair():
     assert result.values.tolist() == [[1.0, 2.0, 2.5]]
     assert result.indices.tolist() == [[0, 1, 1]] and result.indices.dtype == mg.int64
     assert not result.indices.requires_grad
+
+
+def test_full_max_and_min_share_the_gradient_between_ties():
+    x = mg.tensor([1.0, 3.0, 3.0, -2.0], requires_grad=True)
+    (x.max() + x.min()).backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [0.0, 0.5, 0.5, 1.0])
+
+
+def test_max_dim_sends_the_gradient_to_the_returned_index():
+    x = mg.tensor([[3.0, 3.0, 1.0]], requires_grad=True)
+    values, indices = x.max(dim=1)
+    values.sum().backward()
+    expected = np.zeros((1, 3))
+    expected[0, indices.item()] = 1.0
+    np.testing.assert_array_equal(x.grad.numpy(), expected)
 
 
 def test_argmax():

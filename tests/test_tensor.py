@@ -137,6 +137,7 @@ def test_int_tensors_and_scalars():
     assert (2 / i).dtype == mg.float32
     assert (i ** 2).dtype == mg.int64
     assert (2.0 ** i).dtype == mg.float32
+    assert (2 ** i).dtype == mg.int64 and (2 ** i).tolist() == [2, 4, 8]
     b = mg.tensor([True, False])
     assert (b + 1).dtype == mg.int64 and (b * 1.5).dtype == mg.float32
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from ..backend import get_array_module
 from .function import OuterGrad
-from .grad_mode import enable_grad
+from .grad_mode import _state, enable_grad
 
 _tensor_cls = None  # set by minigrad.tensor
 
@@ -122,6 +122,9 @@ def backward(roots, grad_roots, retain_graph: bool = False, create_graph: bool =
     ``roots``: Tensors; ``grad_roots``: matching arrays (Tensors with create_graph).
     ``inputs``: optional leaves to restrict accumulation to.
     """
+    if create_graph and not _state.enabled:  # as PyTorch: create_graph records even
+        with enable_grad():                  # when called under no_grad
+            return backward(roots, grad_roots, retain_graph, create_graph, inputs)
     Tensor = _tensor_cls
     slots: dict = {}      # node -> list of per-output gradient slots
     leaf_slots: dict = {}  # leaf Tensor -> gradient slot

@@ -276,7 +276,8 @@ def _sample_weights(input, target, weight, ignore_index, name):  # noqa: A002
 def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:  # noqa: A002
     """Squared error ``(input - target)**2``, reduced."""
     check_reduction(reduction, "mse_loss")
-    _same_shape(input, target, "mse_loss")
+    _same_shape(_require_tensor(input, "mse_loss", "input"),
+                _require_tensor(target, "mse_loss", "target"), "mse_loss")
     diff = _floating(input) - target
     return _reduce(diff * diff, reduction)
 
@@ -285,6 +286,7 @@ def binary_cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = 
                          reduction: str = "mean") -> Tensor:
     """``-(y log p + (1-y) log(1-p))`` for probabilities ``input`` in [0, 1] and float
     targets of the same shape; each log is clamped at -100 (as PyTorch)."""
+    check_reduction(reduction, "binary_cross_entropy")
     input, target = _binary_args(input, target, "binary_cross_entropy")
     data = input.data
     if bool(((data < 0) | (data > 1)).any()):
@@ -292,7 +294,6 @@ def binary_cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = 
             f"binary_cross_entropy: input values must be probabilities in [0, 1], got "
             f"values in [{float(data.min())}, {float(data.max())}] "
             "(for logits use binary_cross_entropy_with_logits)")
-    check_reduction(reduction, "binary_cross_entropy")
     return _weighted(_ops.BCE.apply(input, target), weight, reduction)
 
 
@@ -301,8 +302,8 @@ def binary_cross_entropy_with_logits(input: Tensor, target: Tensor,  # noqa: A00
                                      reduction: str = "mean") -> Tensor:
     """``binary_cross_entropy(sigmoid(input), target)`` in one stable op:
     ``max(x, 0) - x y + log1p(exp(-|x|))``, finite for any logit."""
-    input, target = _binary_args(input, target, "binary_cross_entropy_with_logits")
     check_reduction(reduction, "binary_cross_entropy_with_logits")
+    input, target = _binary_args(input, target, "binary_cross_entropy_with_logits")
     return _weighted(_ops.BCEWithLogits.apply(input, target), weight, reduction)
 
 
