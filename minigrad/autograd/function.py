@@ -22,8 +22,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as _np
+
 from ..backend import get_array_module
 from .grad_mode import _state, enable_grad, no_grad
+
+_np_scalar = _np.generic
 
 _tensor_cls = None  # set by minigrad.tensor (avoids an import cycle)
 
@@ -146,6 +150,8 @@ class Op(Function):
         Tensor = _tensor_cls
         ctx = cls()
         result = cls.forward(ctx, *[t.data for t in inputs], **params)
+        if isinstance(result, _np_scalar):  # NumPy gives scalars for 0-d results
+            result = _np.asarray(result)
         record = _state.enabled
         if record:
             for t in inputs:
