@@ -142,6 +142,27 @@ def test_cell_matches_pytorch(path):
         close(p.grad, z["grad.param." + key], "grad of " + key)
 
 
+def test_state_keyword_names():
+    """``rnn(x, h0=...)`` / ``cell(x, h=...)`` as documented, ``hx=`` as PyTorch."""
+    mg.manual_seed(0)
+    x, h0 = mg.randn(2, 4, 3), mg.randn(1, 2, 5)
+    for cls in (nn.RNN, nn.GRU):
+        module = cls(3, 5)
+        a, b, c = module(x, h0)[0], module(x, h0=h0)[0], module(x, hx=h0)[0]
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+        np.testing.assert_array_equal(a.numpy(), c.numpy())
+        with pytest.raises(TypeError, match="got both h0 and hx"):
+            module(x, h0, hx=h0)
+    for cls in (nn.RNNCell, nn.GRUCell):
+        cell = cls(3, 5)
+        a, b, c = cell(x[:, 0], h0[0]), cell(x[:, 0], h=h0[0]), cell(x[:, 0], hx=h0[0])
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+        np.testing.assert_array_equal(a.numpy(), c.numpy())
+    lstm = nn.LSTM(3, 5)
+    out, _ = lstm(x, hx=(h0, h0))
+    np.testing.assert_array_equal(out.numpy(), lstm(x, (h0, h0))[0].numpy())
+
+
 def test_cells_default_state_is_zeros():
     mg.manual_seed(0)
     x = mg.randn(2, 3, dtype=mg.float64)
@@ -421,7 +442,34 @@ def test_bad_cell_input():
         cell(mg.tensor([[1, 2, 3]]))
 
 
+class _ClaimsCuda(mg.Tensor):
+    """A CPU tensor that reports device 'cuda': checks device mismatches without a GPU."""
+
+    @property
+    def device(self):
+        return "cuda"
+
+
+def _on_fake_cuda(t):
+    fake = object.__new__(_ClaimsCuda)
+    fake.data, fake.grad, fake.grad_fn, fake._output_nr = t.data, None, None, 0
+    fake.requires_grad = False
+    return fake
+
+
 def test_mismatched_devices(rnn):
+    x = mg.randn(2, 5, 3)
+    with pytest.raises(ValueError, match="input is on device 'cuda' but the parameters are "
+                                         "on 'cpu'"):
+        rnn(_on_fake_cuda(x))
+    with pytest.raises(ValueError, match="h0 is on device 'cuda' but the input is on 'cpu'"):
+        rnn(x, _on_fake_cuda(mg.zeros(2, 2, 4)))
+    with pytest.raises(ValueError, match="input is on device 'cuda' but the parameters are "
+                                         "on 'cpu'"):
+        nn.LSTMCell(3, 4)(_on_fake_cuda(mg.randn(2, 3)))
+
+
+def test_mismatched_devices_on_gpu(rnn):
     if not mg.cuda.is_available():
         pytest.skip("needs a GPU")
     with pytest.raises(ValueError, match="input is on device 'cuda' but the parameters are "
@@ -531,3 +579,25 @@ def test_dropout_between_layers(fused):
 def test_dropout_on_one_layer_warns():
     with pytest.warns(UserWarning, match="no effect with num_layers=1"):
         nn.GRU(3, 4, dropout=0.2)
+
+
+@pytest.mark.parametrize("fused", [False, True], ids=["graph", "fused"])
+@pytest.mark.parametrize("cls", [nn.RNN, nn.LSTM, nn.GRU], ids=lambda c: c.__name__)
+def test_cuda_matches_cpu(cls, fused):
+    if not mg.cuda.is_available():
+        pytest.skip("needs a GPU")
+    mg.manual_seed(9)
+    cpu = cls(3, 5, num_layers=2, bidirectional=True, fused=fused).double()
+    gpu = cls(3, 5, num_layers=2, bidirectional=True, fused=fused).double().to("cuda")
+    gpu.load_state_dict(cpu.state_dict())
+    x = mg.randn(2, 6, 3, dtype=mg.float64)
+    results = []
+    for module, device in ((cpu, "cpu"), (gpu, "cuda")):
+        xi = mg.tensor(x.numpy(), device=device, requires_grad=True)
+        out, fin = call_layer(module, cls.__name__.lower(), xi, None)
+        assert out.device == device
+        ((out * out).sum() + sum(f.sum() for f in fin)).backward()
+        results.append([out.numpy(), xi.grad.numpy()]
+                       + [p.grad.numpy() for p in module.parameters()])
+    for a, b in zip(*results):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)

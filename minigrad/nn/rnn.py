@@ -222,6 +222,16 @@ def _check_input_tensor(owner: str, x, weight: Tensor) -> None:
             f"{weight.dtype}; convert one of them (x.to(...), module.float() / .double())")
 
 
+def _alias(owner: str, name: str, value, alias: str, alias_value):
+    """The state passed as ``name`` or as its alias ``alias`` (not both)."""
+    if alias_value is None:
+        return value
+    if value is not None:
+        raise TypeError(f"{owner}: got both {name} and {alias} (the same argument); "
+                        "pass one")
+    return alias_value
+
+
 def _zeros(like: Tensor, shape: tuple) -> Tensor:
     xp = backend.get_array_module(like.data)
     return Tensor._make(xp.zeros(shape, dtype=like.dtype))
@@ -463,7 +473,10 @@ class RNN(RNNBase):
         super().__init__("RNN", input_size, hidden_size, num_layers, bias, batch_first,
                          dropout, bidirectional, fused, nonlinearity)
 
-    def forward(self, input: Tensor, h0: Tensor | None = None):  # noqa: A002
+    def forward(self, input: Tensor, h0: Tensor | None = None, *,  # noqa: A002
+                hx: Tensor | None = None):
+        """``(output, h_n)``; ``hx=`` is accepted as PyTorch's name for ``h0``."""
+        h0 = _alias(type(self).__name__, "h0", h0, "hx", hx)
         output, (h_n,) = self._run(input, (h0,))
         return output, h_n
 
@@ -516,7 +529,10 @@ class GRU(RNNBase):
         super().__init__("GRU", input_size, hidden_size, num_layers, bias, batch_first,
                          dropout, bidirectional, fused)
 
-    def forward(self, input: Tensor, h0: Tensor | None = None):  # noqa: A002
+    def forward(self, input: Tensor, h0: Tensor | None = None, *,  # noqa: A002
+                hx: Tensor | None = None):
+        """``(output, h_n)``; ``hx=`` is accepted as PyTorch's name for ``h0``."""
+        h0 = _alias(type(self).__name__, "h0", h0, "hx", hx)
         output, (h_n,) = self._run(input, (h0,))
         return output, h_n
 
@@ -612,8 +628,11 @@ class RNNCell(RNNCellBase):
         _check_nonlinearity("RNNCell", nonlinearity)
         super().__init__(input_size, hidden_size, bias, nonlinearity)
 
-    def forward(self, input: Tensor, hx: Tensor | None = None) -> Tensor:  # noqa: A002
-        return self._step(input, (hx,))[0]
+    def forward(self, input: Tensor, h: Tensor | None = None, *,  # noqa: A002
+                hx: Tensor | None = None) -> Tensor:
+        """``h'``; ``hx=`` is accepted as PyTorch's name for ``h``."""
+        h = _alias(type(self).__name__, "h", h, "hx", hx)
+        return self._step(input, (h,))[0]
 
 
 class LSTMCell(RNNCellBase):
@@ -643,5 +662,8 @@ class GRUCell(RNNCellBase):
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True) -> None:
         super().__init__(input_size, hidden_size, bias)
 
-    def forward(self, input: Tensor, hx: Tensor | None = None) -> Tensor:  # noqa: A002
-        return self._step(input, (hx,))[0]
+    def forward(self, input: Tensor, h: Tensor | None = None, *,  # noqa: A002
+                hx: Tensor | None = None) -> Tensor:
+        """``h'``; ``hx=`` is accepted as PyTorch's name for ``h``."""
+        h = _alias(type(self).__name__, "h", h, "hx", hx)
+        return self._step(input, (h,))[0]
