@@ -26,6 +26,14 @@ import sys
 import time
 from collections.abc import Sequence
 
+# NumPy's BLAS (OpenBLAS) starts one thread per core for every matrix product. With
+# the small matrices of these examples that only costs time, and when the cores are
+# busy (other programs, tests running in parallel) its spinning threads can make a run
+# many times slower. So the examples use one BLAS thread, unless you set the variables
+# yourself. This only works before NumPy is first imported: import _common first.
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
 # Running `python examples/foo.py` puts examples/ (not the repository root) on sys.path.
 # minigrad and models are normally installed (`pip install -e .`); this line also lets
 # the examples run from a plain checkout.
@@ -33,8 +41,9 @@ _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if _ROOT not in sys.path:
     sys.path.append(_ROOT)
 
-import minigrad as mg  # noqa: E402
 from tqdm.auto import tqdm  # noqa: E402
+
+import minigrad as mg  # noqa: E402
 
 PLOT_HINT = "install the plot extra: pip install 'minigrad[plot]'"
 
@@ -143,6 +152,7 @@ class LossBar:
         self.losses: list[float] = []
         self.running: float | None = None
         self.smoothing = smoothing
+        self.desc = desc
         self.start = time.perf_counter()
         self.bar = tqdm(total=total, desc=desc, unit="step", dynamic_ncols=True,
                         leave=False)
@@ -154,6 +164,10 @@ class LossBar:
         self.running = loss if self.running is None else s * self.running + (1 - s) * loss
         self.bar.update(1)
         self.bar.set_postfix(loss=f"{self.running:.4f}", refresh=False)
+
+    def set_epoch(self, epoch: int, epochs: int) -> None:
+        """Show ``epoch i/N`` in the bar's description (``epoch`` counted from 0)."""
+        self.bar.set_description(f"{self.desc} epoch {epoch + 1}/{epochs}", refresh=False)
 
     def write(self, message: str) -> None:
         """Print a line above the bar (``print`` would break the bar)."""

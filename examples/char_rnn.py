@@ -25,7 +25,7 @@ import math
 import os
 import sys
 
-import numpy as np
+# _common comes before NumPy: it limits NumPy's threads (see _common.py)
 from _common import (
     LossBar,
     fail,
@@ -39,6 +39,9 @@ from _common import (
     save_figure,
     save_loss_plot,
 )
+
+# isort: split
+import numpy as np
 
 import minigrad as mg
 import minigrad.nn.functional as F

@@ -23,8 +23,11 @@ from __future__ import annotations
 
 import sys
 
-import numpy as np
+# _common comes before NumPy: it limits NumPy's threads (see _common.py)
 from _common import LossBar, fail, final_line, make_parser, parse_args
+
+# isort: split
+import numpy as np
 
 import minigrad as mg
 import minigrad.nn.functional as F
@@ -73,6 +76,9 @@ def main(argv=None) -> int:
         optimizer.step()
         auto_losses.append(loss.item())
         bar.update(loss.item())
+        if epoch % max(1, args.epochs // 5) == 0 or epoch == args.epochs - 1:
+            bar.write(f"step {epoch + 1:4d}: loss manual {manual_losses[-1]:.6f}  "
+                      f"autograd {auto_losses[-1]:.6f}")
     bar.close()
 
     diff = float(np.max(np.abs(np.array(manual_losses) - np.array(auto_losses))))

@@ -202,9 +202,12 @@ class Tanh(Op):
 class Sigmoid(Op):
     @staticmethod
     def forward(ctx, x):
-        xp = get_array_module(x)
-        # 1/(1+e^-x) overflows e^-x for very negative x; tanh form is stable.
-        out = 0.5 * (xp.tanh(0.5 * x) + 1)
+        # 1/(1+e^-x) overflows e^-x for very negative x; sigma(x) = (tanh(x/2) + 1) / 2
+        # is stable.  One fresh array, updated in place.
+        out = x * 0.5
+        get_array_module(x).tanh(out, out=out)
+        out += 1
+        out *= 0.5
         ctx.save_for_backward(out)
         return out
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import numbers
 
-from .. import backend
-from .optimizer import Optimizer, _check_nonnegative, _lerp_
+from .optimizer import Optimizer, _check_nonnegative, _l2_grad, _lerp_
 
 
 class Adam(Optimizer):
@@ -46,74 +45,60 @@ class Adam(Optimizer):
         _check_nonnegative(group, "weight_decay", "weight_decay value")
         group["betas"] = _check_betas(group["betas"])
 
-    def step(self, closure=None):
-        """One update of every parameter that has a ``.grad``; returns ``closure()``'s
-        loss when a closure is given."""
-        loss = self._eval_closure(closure)
-        decoupled = self._decoupled_weight_decay
-        for group in self.param_groups:
-            lr = group["lr"]
-            beta1, beta2 = group["betas"]
-            eps = group["eps"]
-            weight_decay = group["weight_decay"]
-            amsgrad = group["amsgrad"]
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                param = p.data
-                grad = p.grad.data
-                xp = backend.get_array_module(param)
-                state = self.state[p]
-                if not state:
-                    state["step"] = 0
-                    state["exp_avg"] = xp.zeros_like(param)
-                    state["exp_avg_sq"] = xp.zeros_like(param)
-                    if amsgrad:
-                        state["max_exp_avg_sq"] = xp.zeros_like(param)
-                exp_avg = state["exp_avg"]
-                exp_avg_sq = state["exp_avg_sq"]
-                state["step"] += 1
-                step = state["step"]
+    def _update(self, param, grad, state, group, xp) -> None:
+        """One Adam step of ``param`` (the rule in the class docstring)."""
+        lr = group["lr"]
+        beta1, beta2 = group["betas"]
+        eps = group["eps"]
+        weight_decay = group["weight_decay"]
+        amsgrad = group["amsgrad"]
+        if not state:
+            state["step"] = 0
+            state["exp_avg"] = xp.zeros_like(param)
+            state["exp_avg_sq"] = xp.zeros_like(param)
+            if amsgrad:
+                state["max_exp_avg_sq"] = xp.zeros_like(param)
+        exp_avg = state["exp_avg"]
+        exp_avg_sq = state["exp_avg_sq"]
+        state["step"] += 1
+        step = state["step"]
 
-                owned = None  # a temporary we may overwrite once `grad` is used up
-                if weight_decay != 0:
-                    if decoupled:
-                        param *= 1 - lr * weight_decay
-                    else:
-                        # grad + wd * param
-                        grad = owned = xp.multiply(param, weight_decay)
-                        grad += p.grad.data
+        owned = None  # a temporary we may overwrite once `grad` is used up
+        if weight_decay != 0:
+            if self._decoupled_weight_decay:
+                param *= 1 - lr * weight_decay
+            else:
+                grad = owned = _l2_grad(xp, param, grad, weight_decay)  # grad + wd * param
 
-                scratch = xp.empty_like(param)
-                # m <- m.lerp(g, 1 - beta1)
-                _lerp_(xp, exp_avg, grad, 1 - beta1, scratch)
-                # v <- v * beta2 + ((1 - beta2) * g) * g
-                exp_avg_sq *= beta2
-                xp.multiply(grad, 1 - beta2, out=scratch)
-                scratch *= grad
-                exp_avg_sq += scratch
+        scratch = xp.empty_like(param)
+        # m <- m.lerp(g, 1 - beta1)
+        _lerp_(xp, exp_avg, grad, 1 - beta1, scratch)
+        # v <- v * beta2 + ((1 - beta2) * g) * g
+        exp_avg_sq *= beta2
+        xp.multiply(grad, 1 - beta2, out=scratch)
+        scratch *= grad
+        exp_avg_sq += scratch
 
-                bias_correction1 = 1 - beta1 ** step
-                bias_correction2 = 1 - beta2 ** step
-                step_size = lr / bias_correction1
-                bias_correction2_sqrt = bias_correction2 ** 0.5
-                if amsgrad:
-                    max_exp_avg_sq = state.get("max_exp_avg_sq")
-                    if max_exp_avg_sq is None:  # amsgrad switched on after the first step
-                        max_exp_avg_sq = state["max_exp_avg_sq"] = xp.zeros_like(param)
-                    xp.maximum(max_exp_avg_sq, exp_avg_sq, out=max_exp_avg_sq)
-                    second = max_exp_avg_sq
-                else:
-                    second = exp_avg_sq
-                # denom = sqrt(v) / sqrt(bc2) + eps
-                denom = xp.sqrt(second, out=scratch)
-                denom /= bias_correction2_sqrt
-                denom += eps
-                # param += (-step_size * m) / denom
-                update = xp.multiply(exp_avg, -step_size, out=owned)
-                update /= denom
-                param += update
-        return loss
+        bias_correction1 = 1 - beta1 ** step
+        bias_correction2 = 1 - beta2 ** step
+        step_size = lr / bias_correction1
+        bias_correction2_sqrt = bias_correction2 ** 0.5
+        if amsgrad:
+            max_exp_avg_sq = state.get("max_exp_avg_sq")
+            if max_exp_avg_sq is None:  # amsgrad switched on after the first step
+                max_exp_avg_sq = state["max_exp_avg_sq"] = xp.zeros_like(param)
+            xp.maximum(max_exp_avg_sq, exp_avg_sq, out=max_exp_avg_sq)
+            second = max_exp_avg_sq
+        else:
+            second = exp_avg_sq
+        # denom = sqrt(v) / sqrt(bc2) + eps
+        denom = xp.sqrt(second, out=scratch)
+        denom /= bias_correction2_sqrt
+        denom += eps
+        # param += (-step_size * m) / denom
+        update = xp.multiply(exp_avg, -step_size, out=owned)
+        update /= denom
+        param += update
 
 
 class AdamW(Adam):

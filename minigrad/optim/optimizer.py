@@ -8,9 +8,10 @@ An optimizer holds
 * ``state``: a dict keyed by parameter (Tensors hash by identity) holding the
   per-parameter buffers (momentum, running averages, step counts).
 
-Subclasses implement ``step()``; they update the raw arrays (``p.data``) in place
-from ``p.grad.data``, so an update records no graph and keeps each parameter's
-dtype and device.
+``step()`` is written once, here: it walks every parameter that has a gradient and
+calls the subclass's ``_update(param, grad, state, group, xp)``, which applies the
+update rule to the raw arrays (``p.data`` in place, from ``p.grad.data``), so an
+update records no graph and keeps each parameter's dtype and device.
 
 ``state_dict()`` numbers the parameters ``0, 1, 2, ...`` in the order they appear
 across the groups (as PyTorch does), so a state dict can be loaded into a freshly
@@ -130,8 +131,35 @@ class Optimizer:
                     p.grad.data.fill(0)
 
     def step(self, closure=None):
-        """Update every parameter that has a gradient (subclasses implement this)."""
+        """One update of every parameter that has a ``.grad``; returns ``closure()``'s
+        loss when a closure is given."""
+        loss = self._eval_closure(closure)
+        for group in self.param_groups:
+            needs_state = self._needs_state(group)
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                param = p.data
+                xp = backend.get_array_module(param)
+                state = self.state[p] if needs_state else None
+                self._update(param, p.grad.data, state, group, xp)
+        return loss
+
+    def _update(self, param, grad, state, group, xp) -> None:
+        """Apply the update rule to one parameter (subclasses implement this).
+
+        ``param``: the parameter's array, updated in place.  ``grad``: its gradient
+        array (read only: it is ``p.grad``'s).  ``state``: the parameter's dict in
+        ``self.state`` (filled on the first step; None when ``_needs_state(group)``
+        is false).  ``group``: its param group (the options).  ``xp``: the array
+        module, NumPy or CuPy.
+        """
         raise NotImplementedError
+
+    def _needs_state(self, group) -> bool:
+        """Whether the parameters of ``group`` keep per-parameter state (their entry in
+        ``self.state`` is only created when they do)."""
+        return True
 
     @staticmethod
     def _eval_closure(closure):
@@ -291,6 +319,15 @@ def _cast_state(p: Tensor, index: int, name: str, value):
 def _is_array(value) -> bool:
     """A NumPy or CuPy array (not a NumPy scalar)."""
     return isinstance(value, np.ndarray) or backend.device_of(value) == "cuda"
+
+
+def _l2_grad(xp, param, grad, weight_decay: float):
+    """``grad + weight_decay * param`` (the gradient plus the L2 penalty's) as a fresh
+    array, computed as ``weight_decay * param`` first, then ``+ grad``; ``grad`` is
+    left alone."""
+    out = xp.multiply(param, weight_decay)
+    out += grad
+    return out
 
 
 def _lerp_(xp, start, end, weight: float, scratch) -> None:

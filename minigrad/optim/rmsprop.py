@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from .. import backend
-from .optimizer import Optimizer, _check_nonnegative, _lerp_
+from .optimizer import Optimizer, _check_nonnegative, _l2_grad, _lerp_
 
 
 class RMSprop(Optimizer):
@@ -44,72 +43,59 @@ class RMSprop(Optimizer):
         _check_nonnegative(group, "weight_decay", "weight_decay value")
         _check_nonnegative(group, "alpha", "alpha value")
 
-    def step(self, closure=None):
-        """One update of every parameter that has a ``.grad``; returns ``closure()``'s
-        loss when a closure is given."""
-        loss = self._eval_closure(closure)
-        for group in self.param_groups:
-            lr = group["lr"]
-            alpha = group["alpha"]
-            eps = group["eps"]
-            weight_decay = group["weight_decay"]
-            momentum = group["momentum"]
-            centered = group["centered"]
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                param = p.data
-                grad = p.grad.data
-                xp = backend.get_array_module(param)
-                state = self.state[p]
-                if not state:
-                    state["step"] = 0
-                    state["square_avg"] = xp.zeros_like(param)
-                    if momentum > 0:
-                        state["momentum_buffer"] = xp.zeros_like(param)
-                    if centered:
-                        state["grad_avg"] = xp.zeros_like(param)
-                state["step"] += 1
-                square_avg = state["square_avg"]
+    def _update(self, param, grad, state, group, xp) -> None:
+        """One RMSprop step of ``param`` (the rule in the class docstring)."""
+        lr = group["lr"]
+        alpha = group["alpha"]
+        eps = group["eps"]
+        weight_decay = group["weight_decay"]
+        momentum = group["momentum"]
+        centered = group["centered"]
+        if not state:
+            state["step"] = 0
+            state["square_avg"] = xp.zeros_like(param)
+            if momentum > 0:
+                state["momentum_buffer"] = xp.zeros_like(param)
+            if centered:
+                state["grad_avg"] = xp.zeros_like(param)
+        state["step"] += 1
+        square_avg = state["square_avg"]
 
-                owned = None  # a temporary we may overwrite once `grad` is used up
-                if weight_decay != 0:
-                    # grad + wd * param
-                    grad = owned = xp.multiply(param, weight_decay)
-                    grad += p.grad.data
+        owned = None  # a temporary we may overwrite once `grad` is used up
+        if weight_decay != 0:
+            grad = owned = _l2_grad(xp, param, grad, weight_decay)  # grad + wd * param
 
-                avg = xp.empty_like(param)
-                # v <- v * alpha + ((1 - alpha) * g) * g
-                square_avg *= alpha
-                xp.multiply(grad, 1 - alpha, out=avg)
-                avg *= grad
-                square_avg += avg
-                if centered:
-                    grad_avg = state.get("grad_avg")
-                    if grad_avg is None:  # centered switched on after the first step
-                        grad_avg = state["grad_avg"] = xp.zeros_like(param)
-                    _lerp_(xp, grad_avg, grad, 1 - alpha, avg)
-                    # sqrt(v - g_avg * g_avg)
-                    xp.multiply(grad_avg, grad_avg, out=avg)
-                    xp.subtract(square_avg, avg, out=avg)
-                    xp.sqrt(avg, out=avg)
-                else:
-                    xp.sqrt(square_avg, out=avg)
-                avg += eps
+        avg = xp.empty_like(param)
+        # v <- v * alpha + ((1 - alpha) * g) * g
+        square_avg *= alpha
+        xp.multiply(grad, 1 - alpha, out=avg)
+        avg *= grad
+        square_avg += avg
+        if centered:
+            grad_avg = state.get("grad_avg")
+            if grad_avg is None:  # centered switched on after the first step
+                grad_avg = state["grad_avg"] = xp.zeros_like(param)
+            _lerp_(xp, grad_avg, grad, 1 - alpha, avg)
+            # sqrt(v - g_avg * g_avg)
+            xp.multiply(grad_avg, grad_avg, out=avg)
+            xp.subtract(square_avg, avg, out=avg)
+            xp.sqrt(avg, out=avg)
+        else:
+            xp.sqrt(square_avg, out=avg)
+        avg += eps
 
-                if momentum > 0:
-                    buf = state.get("momentum_buffer")
-                    if buf is None:  # momentum switched on after the first step
-                        buf = state["momentum_buffer"] = xp.zeros_like(param)
-                    # buf <- buf * momentum + g / avg;  param += -lr * buf
-                    buf *= momentum
-                    xp.divide(grad, avg, out=avg)
-                    buf += avg
-                    xp.multiply(buf, -lr, out=avg)
-                    param += avg
-                else:
-                    # param += (-lr * g) / avg
-                    update = xp.multiply(grad, -lr, out=owned)
-                    update /= avg
-                    param += update
-        return loss
+        if momentum > 0:
+            buf = state.get("momentum_buffer")
+            if buf is None:  # momentum switched on after the first step
+                buf = state["momentum_buffer"] = xp.zeros_like(param)
+            # buf <- buf * momentum + g / avg;  param += -lr * buf
+            buf *= momentum
+            xp.divide(grad, avg, out=avg)
+            buf += avg
+            xp.multiply(buf, -lr, out=avg)
+            param += avg
+        else:
+            # param += (-lr * g) / avg
+            update = xp.multiply(grad, -lr, out=owned)
+            update /= avg
+            param += update

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from .. import backend
-from .optimizer import Optimizer, _check_nonnegative
+from .optimizer import Optimizer, _check_nonnegative, _l2_grad
 
 
 class SGD(Optimizer):
@@ -42,52 +41,41 @@ class SGD(Optimizer):
                 f"Nesterov momentum requires a momentum and zero dampening (got momentum="
                 f"{group['momentum']}, dampening={group['dampening']})")
 
-    def step(self, closure=None):
-        """One update of every parameter that has a ``.grad``; returns ``closure()``'s
-        loss when a closure is given."""
-        loss = self._eval_closure(closure)
-        for group in self.param_groups:
-            lr = group["lr"]
-            momentum = group["momentum"]
-            dampening = group["dampening"]
-            weight_decay = group["weight_decay"]
-            nesterov = group["nesterov"]
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                param = p.data
-                grad = p.grad.data
-                xp = backend.get_array_module(param)
-                owned = False  # may `grad` be overwritten (a temporary of ours)?
-                if weight_decay != 0:
-                    # grad + wd * param
-                    grad = xp.multiply(param, weight_decay)
-                    grad += p.grad.data
-                    owned = True
-                if momentum != 0:
-                    state = self.state[p]
-                    buf = state.get("momentum_buffer")
-                    if buf is None:
-                        buf = grad if owned else grad.copy()
-                        state["momentum_buffer"] = buf
-                        owned = False  # now the buffer
-                    else:
-                        buf *= momentum
-                        if dampening == 0:
-                            buf += grad
-                        else:
-                            buf += xp.multiply(grad, 1.0 - dampening)
-                    if nesterov:
-                        # grad + momentum * buf
-                        step_dir = xp.multiply(buf, momentum)
-                        step_dir += grad
-                        grad, owned = step_dir, True
-                    else:
-                        grad, owned = buf, False
-                # param += (-lr) * grad
-                if owned:
-                    grad *= -lr
-                    param += grad
+    def _needs_state(self, group) -> bool:
+        return group["momentum"] != 0  # the momentum buffer is the only state
+
+    def _update(self, param, grad, state, group, xp) -> None:
+        """One SGD step of ``param`` (the rule in the class docstring)."""
+        lr = group["lr"]
+        momentum = group["momentum"]
+        dampening = group["dampening"]
+        weight_decay = group["weight_decay"]
+        owned = False  # may `grad` be overwritten (a temporary of ours)?
+        if weight_decay != 0:
+            grad = _l2_grad(xp, param, grad, weight_decay)  # grad + wd * param
+            owned = True
+        if momentum != 0:
+            buf = state.get("momentum_buffer")
+            if buf is None:
+                buf = grad if owned else grad.copy()
+                state["momentum_buffer"] = buf
+                owned = False  # now the buffer
+            else:
+                buf *= momentum
+                if dampening == 0:
+                    buf += grad
                 else:
-                    param += xp.multiply(grad, -lr)
-        return loss
+                    buf += xp.multiply(grad, 1.0 - dampening)
+            if group["nesterov"]:
+                # grad + momentum * buf
+                step_dir = xp.multiply(buf, momentum)
+                step_dir += grad
+                grad, owned = step_dir, True
+            else:
+                grad, owned = buf, False
+        # param += (-lr) * grad
+        if owned:
+            grad *= -lr
+            param += grad
+        else:
+            param += xp.multiply(grad, -lr)
