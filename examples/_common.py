@@ -76,16 +76,23 @@ def positive_float(text: str) -> float:
     return value
 
 
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse, with its errors in the examples' format: one line, exit status 2."""
+
+    def error(self, message: str) -> None:
+        fail(f"{message} (see {self.prog} --help)")
+
+
 def make_parser(description: str, *, epochs: int, lr: float, hidden: int,
-                epochs_help: str = "training epochs") -> argparse.ArgumentParser:
+                epochs_help: str = "training epochs") -> ArgumentParser:
     """An ``ArgumentParser`` with the options every example has.
 
     Options default to ``None`` here; :func:`parse_args` fills in the example's
     defaults (or its ``--quick`` values) afterwards, so ``--quick --epochs 5`` keeps
     the 5.
     """
-    parser = argparse.ArgumentParser(
-        description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(description=description,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--epochs", type=positive_int, default=None,
                         help=f"{epochs_help} (default {epochs})")
     parser.add_argument("--lr", type=positive_float, default=None,
@@ -144,8 +151,8 @@ class LossBar:
         bar.close()
 
     The postfix shows the running (exponentially smoothed) loss. ``bar.losses`` holds
-    every logged loss; ``bar.summary()`` is ``'loss FIRST -> LAST'``, FIRST the very
-    first loss and LAST the mean of the last few (a tenth of the run, at most 20).
+    every logged loss; ``bar.first`` is the very first one and ``bar.last`` the mean of
+    the last few (a tenth of the run, at most 20): :func:`final_line` prints both.
     """
 
     def __init__(self, total: int, desc: str = "train", smoothing: float = 0.9):
@@ -194,14 +201,20 @@ class LossBar:
         tail = self.losses[-k:]
         return sum(tail) / len(tail)
 
-    def summary(self) -> str:
-        return f"loss {self.first:.4g} -> {self.last:.4g}"
 
+def final_line(losses, *metrics: str, start: float | None = None) -> str:
+    """``final: loss A -> B, <metrics> (T s)``: the last line every example prints.
 
-def final_line(bar: LossBar, *metrics: str) -> str:
-    """``final: loss A -> B, <metrics> (T s)``: the last line every example prints."""
-    parts = [bar.summary(), *metrics]
-    return f"final: {', '.join(parts)} ({time.perf_counter() - bar.start:.1f} s)"
+    ``losses`` is a :class:`LossBar` (A = its first loss, B = its last ones, T = the
+    time since it was created) or a pair ``(A, B)`` with ``start`` a
+    ``time.perf_counter()`` reading.
+    """
+    if isinstance(losses, LossBar):
+        first, last, start = losses.first, losses.last, losses.start
+    else:
+        first, last = losses
+    parts = [f"loss {first:.4g} -> {last:.4g}", *metrics]
+    return f"final: {', '.join(parts)} ({time.perf_counter() - start:.1f} s)"
 
 
 # --------------------------------------------------------------------------- plots

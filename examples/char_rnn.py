@@ -73,9 +73,9 @@ def read_text(path: str) -> str:
         fail(f"--text {path}: not UTF-8 text; convert it to UTF-8 first")
     except OSError as e:
         fail(f"--text {path}: cannot read it ({e.strerror})")
-    if len(text) < 2:
-        fail(f"--text {path}: the file is empty (or has one character); a language model "
-             "needs some text to learn from")
+    if len(text) < 2 or not text.strip():
+        fail(f"--text {path}: the file has no text to learn from (it is empty, blank or a "
+             "single character); give a file with some text in it")
     return text
 
 
@@ -124,7 +124,10 @@ def resume(path, ckpt, model, optimizer, config, vocab) -> int:
             f" but this run has {describe(config, vocab)}; resume with the --cell, --hidden"
             f" and --text it was trained with")
     if ckpt["vocab"] != vocab:
-        fail(hint)
+        new = "".join(sorted(set(vocab) - set(ckpt["vocab"])))
+        fail(f"--resume {path}: the text has characters the checkpoint's vocabulary lacks "
+             f"({new!r}); resume with the text it was trained on (or one using only its "
+             "characters)")
     try:
         model.load_state_dict(ckpt["model"])
     except (RuntimeError, ValueError):  # missing/unexpected keys or shape mismatches
@@ -166,31 +169,37 @@ def plot_probabilities(plt, model, chars, data, path, top=12, width=48) -> None:
     save_figure(plt, fig, path)
 
 
-def plot_hidden_pca(plt, model, chars, data, path, width=160) -> None:
-    """The hidden state after each character, projected on its 2 principal axes."""
-    idx = mg.tensor(data[None, :width], dtype=mg.int64, device=model.head.weight.device)
+def char_kind(c: str) -> str:
+    if c in " \n":
+        return "space / newline"
+    if c.lower() in "aeiou":
+        return "vowel"
+    return "consonant" if c.isalpha() else "punctuation / digit"
+
+
+def plot_hidden_pca(plt, model, chars, data, path) -> None:
+    """The hidden state after each character of the text, projected on its two
+    principal axes (PCA via SVD), coloured by the kind of character just read."""
+    idx = mg.tensor(data[None, :2000], dtype=mg.int64, device=model.head.weight.device)
     with mg.no_grad():
-        hidden, _ = model.rnn(model.embedding(idx))  # (1, width, hidden)
+        hidden, _ = model.rnn(model.embedding(idx))  # (1, n, hidden)
     h = hidden[0].numpy().astype(np.float64)
     h = h - h.mean(axis=0)
-    _, s, vt = np.linalg.svd(h, full_matrices=False)  # PCA by SVD
-    xy = h @ vt[:2].T
+    _, s, vt = np.linalg.svd(h, full_matrices=False)  # rows of vt: the principal axes
+    xy = h @ vt[:2].T  # (n, 2)
     share = s ** 2 / (s ** 2).sum()
-    kinds = ["space/newline" if chars[i] in " \n" else "letter" if chars[i].isalpha()
-             else "other" for i in data[:width]]
+    ids = data[:len(xy)]
+    kinds = np.array([char_kind(chars[i]) for i in ids])
     fig, ax = plt.subplots(figsize=(6.5, 5))
-    ax.plot(xy[:, 0], xy[:, 1], color="0.85", linewidth=0.6, zorder=1)
-    for kind, color in (("letter", "tab:blue"), ("space/newline", "tab:orange"),
-                        ("other", "tab:green")):
-        sel = [i for i, k in enumerate(kinds) if k == kind]
-        ax.scatter(xy[sel, 0], xy[sel, 1], s=12, color=color, label=kind, zorder=2)
-    for i in range(width):
-        ax.annotate(label(chars[data[i]]), xy[i], fontsize=7, alpha=0.7,
-                    xytext=(2, 2), textcoords="offset points")
+    for kind, color in (("consonant", "tab:blue"), ("vowel", "tab:red"),
+                        ("space / newline", "tab:orange"),
+                        ("punctuation / digit", "tab:green")):
+        sel = kinds == kind
+        ax.scatter(xy[sel, 0], xy[sel, 1], s=7, color=color, label=kind, linewidths=0)
     ax.set_xlabel(f"PC 1 ({share[0]:.0%} of variance)")
     ax.set_ylabel(f"PC 2 ({share[1]:.0%} of variance)")
-    ax.set_title(f"Hidden state after each of the first {width} characters")
-    ax.legend(frameon=False, fontsize=8)
+    ax.set_title("Hidden state after each character (PCA), by the character read")
+    ax.legend(frameon=False, fontsize=8, markerscale=2)
     save_figure(plt, fig, path)
 
 
@@ -217,7 +226,8 @@ def main(argv=None) -> int:
                         help="print a sample every N steps (default: 4 times per run)")
     parser.add_argument("--save", metavar="PATH", help="save a checkpoint here at the end")
     parser.add_argument("--resume", metavar="PATH",
-                        help="continue from a checkpoint written by --save")
+                        help="continue from a checkpoint written by --save "
+                             "(for --epochs more steps)")
     args = parse_args(parser, argv,
                       defaults={"seq_len": 64, "batch": 32, "generate": 400},
                       quick={"epochs": 40, "hidden": 48, "seq_len": 32, "batch": 16,
@@ -297,8 +307,9 @@ def main(argv=None) -> int:
                        f"CharLM ({args.cell}) training loss")
         plot_probabilities(plt, model, chars, data, plot_path(args, "char_rnn_probs.png"),
                            width=min(48, len(data) - 1))
-        plot_hidden_pca(plt, model, chars, data, plot_path(args, "char_rnn_hidden_pca.png"),
-                        width=min(160, len(data)))
+        if args.hidden >= 2:  # a 2-D projection needs at least 2 hidden units
+            plot_hidden_pca(plt, model, chars, data,
+                            plot_path(args, "char_rnn_hidden_pca.png"))
 
     # cross-entropy over (the first 20,000 characters of) the whole text, in one pass
     model.eval()

@@ -25,7 +25,17 @@ from __future__ import annotations
 import sys
 
 # _common comes before NumPy: it limits NumPy's threads (see _common.py)
-from _common import LossBar, fail, final_line, make_parser, parse_args, positive_int
+from _common import (
+    LossBar,
+    fail,
+    final_line,
+    get_pyplot,
+    make_parser,
+    parse_args,
+    plot_path,
+    positive_int,
+    save_loss_plot,
+)
 
 # isort: split
 import numpy as np
@@ -90,6 +100,8 @@ def main(argv=None) -> int:
         fail(f"--min-len {args.min_len} --max-len {args.max_len}: need "
              f"{len(PATTERN)} <= min-len <= max-len")
 
+    plt = get_pyplot() if args.plot else None
+
     # ---- data ----------------------------------------------------------------------
     rng = np.random.default_rng(args.seed)
     x_train, len_train, y_train = make_dataset(args.train_size, args.min_len, args.max_len, rng)
@@ -138,6 +150,9 @@ def main(argv=None) -> int:
         verdict = "right" if predicted[i] == y_test[i] else "WRONG"
         print(f"    {'yes' if predicted[i] else 'no ':3} ({verdict})  "
               f"{show(x_test[i], len_test[i])}")
+    if plt is not None:
+        save_loss_plot(plt, bar.losses, plot_path(args, "classify_loss.png"),
+                       f"SequenceClassifier ({args.cell}) training loss")
     print(final_line(bar, f"test accuracy {accuracy:.3f}"))
     return 0
 

@@ -24,7 +24,16 @@ from __future__ import annotations
 import sys
 
 # _common comes before NumPy: it limits NumPy's threads (see _common.py)
-from _common import LossBar, fail, final_line, make_parser, parse_args
+from _common import (
+    LossBar,
+    fail,
+    final_line,
+    get_pyplot,
+    make_parser,
+    parse_args,
+    plot_path,
+    save_figure,
+)
 
 # isort: split
 import numpy as np
@@ -43,6 +52,7 @@ def main(argv=None) -> int:
                         help="the word to learn (default hello)")
     args = parse_args(parser, argv, quick={"epochs": 60})
     word = args.word
+    plt = get_pyplot() if args.plot else None
     if len(word) < 2:
         fail(f"--word {word!r}: give at least 2 characters (an input and its next one)")
 
@@ -88,6 +98,16 @@ def main(argv=None) -> int:
           f"largest difference over {args.epochs} steps: {diff:.2e}")
     print(f"prediction for {word[:-1]!r}: manual {predicted['manual']!r}, "
           f"autograd {predicted['autograd']!r} (target {word[1:]!r})")
+    if plt is not None:
+        fig, ax = plt.subplots(figsize=(6, 3.2))
+        ax.plot(manual_losses, linewidth=4, alpha=0.4, label="manual BPTT")
+        ax.plot(auto_losses, "--", color="black", linewidth=1, label="autograd")
+        ax.set_yscale("log")
+        ax.set_xlabel("step")
+        ax.set_ylabel("loss")
+        ax.set_title(f"learning {word!r}: the two curves coincide")
+        ax.legend(frameon=False)
+        save_figure(plt, fig, plot_path(args, "hello_loss.png"))
     print(final_line(bar, f"max loss difference {diff:.1e}",
                      f"predicted {predicted['autograd']!r}"))
     return 0

@@ -24,7 +24,17 @@ from __future__ import annotations
 import sys
 
 # _common comes before NumPy: it limits NumPy's threads (see _common.py)
-from _common import LossBar, fail, final_line, make_parser, parse_args, positive_int
+from _common import (
+    LossBar,
+    fail,
+    final_line,
+    get_pyplot,
+    make_parser,
+    parse_args,
+    plot_path,
+    positive_int,
+    save_loss_plot,
+)
 
 # isort: split
 import numpy as np
@@ -88,6 +98,8 @@ def main(argv=None) -> int:
     token_names, tag_names = TASKS[args.task]
     vocab = len(token_names) + 1  # + padding
 
+    plt = get_pyplot() if args.plot else None
+
     # ---- data ----------------------------------------------------------------------
     rng = np.random.default_rng(args.seed)
     x_train, len_train, y_train = make_dataset(args.task, args.train_size, args.min_len,
@@ -140,6 +152,9 @@ def main(argv=None) -> int:
     shown = np.where(labelled[0, :n], predicted[0, :n], IGNORE)
     print(f"held-out example:\n    tokens    {show(x_test[0, :n], names)}\n"
           f"    predicted {show(shown, tag_names)}\n    true      {show(y_test[0, :n], tag_names)}")
+    if plt is not None:
+        save_loss_plot(plt, bar.losses, plot_path(args, "tag_loss.png"),
+                       f"SequenceTagger ({args.task}, {args.cell}) training loss")
     print(final_line(bar, f"token accuracy {accuracy:.3f}",
                      f"sequences all right {whole:.3f}"))
     return 0
