@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import statistics
 import subprocess
 import sys
@@ -74,60 +75,67 @@ def make_params(cfg: dict, cell: str, seed: int = 1) -> dict:
 
 class NumpyReference:
     """Hand-written tanh RNN + linear + cross-entropy + SGD: the floor for NumPy code.
-    One GEMM for all input projections, per-step recurrent GEMMs, weight gradients as
-    one GEMM over all timesteps, preallocated buffers."""
+
+    Pays what every implementation pays (the batch-first input is made time-major each
+    step) and no more: one GEMM for all input projections, one recurrent GEMM per step
+    into preallocated buffers, the local derivatives ``1 - h^2`` of all steps at once,
+    and the weight gradients as one GEMM over all timesteps."""
 
     name = "numpy reference"
 
     def __init__(self, cfg, params, x, y):
         self.p = {k: v.copy() for k, v in params.items()}
         B, T, H = cfg["B"], cfg["T"], cfg["H"]
-        self.x_tm = np.ascontiguousarray(x.transpose(1, 0, 2))  # (T, B, I)
-        self.y_tm = y.T.reshape(-1)
-        self.hs = np.empty((T, B, H), np.float32)
-        self.dpre = np.empty((T, B, H), np.float32)
-        self.tmp = np.empty((B, H), np.float32)
+        self.x = x
+        self.y_tm = np.ascontiguousarray(y.T).reshape(-1)  # targets in (T, B) order
+        self.hs = np.empty((T + 1, B, H), np.float32)  # hs[0] = h0 = 0, hs[t+1] = h_t
+        self.dh = np.empty((B, H), np.float32)
+        self.rec = np.empty((B, H), np.float32)
 
     def step(self) -> float:
-        p, hs, x = self.p, self.hs, self.x_tm
-        T, B, H = hs.shape
+        p, hs = self.p, self.hs
+        T1, B, H = hs.shape
+        T = T1 - 1
+        x = np.ascontiguousarray(self.x.transpose(1, 0, 2))  # (T, B, I)
         I = x.shape[2]
         w_ih, w_hh, w_out = p["weight_ih_l0"], p["weight_hh_l0"], p["out.weight"]
-        proj = (x.reshape(T * B, I) @ w_ih.T).reshape(T, B, H)
-        proj += p["bias_ih_l0"] + p["bias_hh_l0"]
-        h = np.zeros((B, H), np.float32)
+        x2 = x.reshape(T * B, I)
+        pre = (x2 @ w_ih.T).reshape(T, B, H)
+        pre += p["bias_ih_l0"] + p["bias_hh_l0"]
+        hs[0] = 0
         w_hh_t = w_hh.T
         for t in range(T):
-            np.matmul(h, w_hh_t, out=self.tmp)
-            self.tmp += proj[t]
-            np.tanh(self.tmp, out=hs[t])
-            h = hs[t]
-        hs2 = hs.reshape(T * B, H)
-        logits = hs2 @ w_out.T + p["out.bias"]
-        logits -= logits.max(axis=1, keepdims=True)
-        np.exp(logits, out=logits)
-        logits /= logits.sum(axis=1, keepdims=True)
+            h = hs[t + 1]
+            np.matmul(hs[t], w_hh_t, out=h)
+            h += pre[t]
+            np.tanh(h, out=h)
+        h2 = hs[1:].reshape(T * B, H)
+        probs = h2 @ w_out.T
+        probs += p["out.bias"]
+        probs -= probs.max(axis=1, keepdims=True)
+        np.exp(probs, out=probs)
+        probs /= probs.sum(axis=1, keepdims=True)
         n = T * B
         rows = np.arange(n)
-        loss = -np.log(logits[rows, self.y_tm]).mean()
-        dlogits = logits
-        dlogits[rows, self.y_tm] -= 1
-        dlogits /= n
-        g_w_out = dlogits.T @ hs2
-        g_b_out = dlogits.sum(axis=0)
-        dhs = (dlogits @ w_out).reshape(T, B, H)
-        dh = np.zeros((B, H), np.float32)
-        dpre = self.dpre
+        loss = -np.log(probs[rows, self.y_tm]).mean()
+        probs[rows, self.y_tm] -= 1  # dL/dlogits = (softmax - onehot) / N
+        probs /= n
+        g_w_out = probs.T @ h2
+        g_b_out = probs.sum(axis=0)
+        dhs = (probs @ w_out).reshape(T, B, H)
+        dpre = hs[1:] * hs[1:]  # 1 - h^2 for every step at once
+        np.subtract(1, dpre, out=dpre)
+        dh, rec = self.dh, self.rec
+        dh[...] = 0
         for t in range(T - 1, -1, -1):
             dh += dhs[t]
-            np.multiply(hs[t], hs[t], out=dpre[t])  # dpre = (1 - h^2) * dh
-            np.subtract(1, dpre[t], out=dpre[t])
-            dpre[t] *= dh
-            dh = dpre[t] @ w_hh
-        dpre2 = dpre.reshape(T * B, H)
-        g_w_hh = dpre[1:].reshape(-1, H).T @ hs[:-1].reshape(-1, H)
-        g_w_ih = dpre2.T @ x.reshape(T * B, I)
-        g_b = dpre2.sum(axis=0)
+            dpre[t] *= dh  # dpre_t = (1 - h_t^2) * dh_t
+            np.matmul(dpre[t], w_hh, out=rec)  # dh_{t-1} = dpre_t @ W_hh
+            dh, rec = rec, dh
+        d2 = dpre.reshape(T * B, H)
+        g_w_hh = d2.T @ hs[:-1].reshape(T * B, H)
+        g_w_ih = d2.T @ x2
+        g_b = d2.sum(axis=0)
         for name, g in (("weight_ih_l0", g_w_ih), ("weight_hh_l0", g_w_hh),
                         ("bias_ih_l0", g_b), ("bias_hh_l0", g_b),
                         ("out.weight", g_w_out), ("out.bias", g_b_out)):
@@ -310,10 +318,16 @@ def time_config(name, cfg, impls, cell, device, rounds, warmup, min_time):
         for _ in range(warmup):
             r.step()
     times = {r.name: [] for r in runners}
+    runners = list(runners)
     start = time.perf_counter()
     done = 0
+    order = random.Random(0)
     while done < rounds or (time.perf_counter() - start < min_time and done < 10 * rounds):
-        for r in runners:  # interleaved: A B C A B C ...
+        # Interleaved (A B C, C A B, ...), in a fresh random order each round: whatever
+        # one implementation leaves behind (PyTorch's OpenMP threads spin for a while
+        # after each step) then hits every other one alike, and the median drops it.
+        order.shuffle(runners)
+        for r in runners:
             _sync(device)
             t0 = time.perf_counter()
             r.step()

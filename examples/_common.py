@@ -14,7 +14,8 @@ keeps the examples short. The pieces:
       final: loss 3.912 -> 0.418, accuracy 0.970 (12.3 s)
 
 * :func:`get_pyplot` / :func:`save_loss_plot` -- matplotlib is an optional extra
-  (``pip install 'minigrad[plot]'``); without it ``--plot`` says so and training runs on.
+  (``pip install -e '.[plot]'`` in the minigrad repository); without it ``--plot`` says
+  so and training runs on.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ from tqdm.auto import tqdm  # noqa: E402
 
 import minigrad as mg  # noqa: E402
 
-PLOT_HINT = "install the plot extra: pip install 'minigrad[plot]'"
+PLOT_HINT = "install the plot extra: pip install -e '.[plot]' (in the minigrad repository)"
 
 
 # --------------------------------------------------------------------------- errors
@@ -136,7 +137,8 @@ def check_device(device: str) -> None:
     """Exit with a one-line error when ``--device cuda`` cannot work here."""
     if device == "cuda" and not mg.cuda.is_available():
         fail("--device cuda: no usable GPU (it needs CuPy and an NVIDIA GPU: "
-             "pip install 'minigrad[cuda]'); run with --device cpu instead")
+             "pip install -e '.[cuda]' in the minigrad repository); "
+             "run with --device cpu instead")
 
 
 # --------------------------------------------------------------------------- training

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+import numpy as np
+
 from . import backend, dtypes
 from . import random as _random
 from .tensor import Tensor, _shape_args
@@ -20,23 +24,33 @@ def _setup(dtype, device):
     return backend.xp_for(device), dtype, device
 
 
-def zeros(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
-    """A tensor of zeros; ``size`` as varargs or a tuple."""
+def zeros(*size: int | Sequence[int], dtype: np.dtype | type | str | None = None,
+          device: str | None = None, requires_grad: bool = False) -> Tensor:
+    """A tensor of zeros of shape ``size`` (varargs or one tuple)."""
     xp, dtype, _ = _setup(dtype, device)
     return _new(xp.zeros(_shape_args(size), dtype=dtype), requires_grad)
 
 
-def ones(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+def ones(*size: int | Sequence[int], dtype: np.dtype | type | str | None = None,
+         device: str | None = None, requires_grad: bool = False) -> Tensor:
+    """A tensor of ones of shape ``size`` (varargs or one tuple)."""
     xp, dtype, _ = _setup(dtype, device)
     return _new(xp.ones(_shape_args(size), dtype=dtype), requires_grad)
 
 
-def empty(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+def empty(*size: int | Sequence[int], dtype: np.dtype | type | str | None = None,
+          device: str | None = None, requires_grad: bool = False) -> Tensor:
+    """An uninitialized tensor (arbitrary values) of shape ``size`` (varargs or one
+    tuple)."""
     xp, dtype, _ = _setup(dtype, device)
     return _new(xp.empty(_shape_args(size), dtype=dtype), requires_grad)
 
 
-def full(size, fill_value, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+def full(size: int | Sequence[int], fill_value: bool | int | float,
+         dtype: np.dtype | type | str | None = None, device: str | None = None,
+         requires_grad: bool = False) -> Tensor:
+    """A tensor of shape ``size`` filled with ``fill_value``; by default bool, int64 or
+    the default float dtype, after the value's type."""
     if dtype is None:
         dtype = (dtypes.bool_ if isinstance(fill_value, bool) else
                  dtypes.int64 if isinstance(fill_value, int) else None)
@@ -44,46 +58,58 @@ def full(size, fill_value, dtype=None, device=None, requires_grad: bool = False)
     return _new(xp.full(_shape_args((size,)), fill_value, dtype=dtype), requires_grad)
 
 
-def zeros_like(t: Tensor, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+def zeros_like(t: Tensor, dtype: np.dtype | type | str | None = None,
+               device: str | None = None, requires_grad: bool = False) -> Tensor:
+    """Zeros of ``t``'s shape (and its dtype and device unless given)."""
     return zeros(t.shape, dtype=dtype or t.dtype, device=device or t.device,
                  requires_grad=requires_grad)
 
 
-def ones_like(t: Tensor, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+def ones_like(t: Tensor, dtype: np.dtype | type | str | None = None,
+              device: str | None = None, requires_grad: bool = False) -> Tensor:
+    """Ones of ``t``'s shape (and its dtype and device unless given)."""
     return ones(t.shape, dtype=dtype or t.dtype, device=device or t.device,
                 requires_grad=requires_grad)
 
 
-def full_like(t: Tensor, fill_value, dtype=None, device=None,
+def full_like(t: Tensor, fill_value: bool | int | float,
+              dtype: np.dtype | type | str | None = None, device: str | None = None,
               requires_grad: bool = False) -> Tensor:
+    """``fill_value`` in ``t``'s shape (and its dtype and device unless given)."""
     return full(t.shape, fill_value, dtype=dtype or t.dtype, device=device or t.device,
                 requires_grad=requires_grad)
 
 
-def randn(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
-    """Standard normal samples from minigrad's seeded stream (see ``manual_seed``)."""
+def randn(*size: int | Sequence[int], dtype: np.dtype | type | str | None = None,
+          device: str | None = None, requires_grad: bool = False) -> Tensor:
+    """Standard normal samples of shape ``size``, from minigrad's seeded stream (see
+    ``manual_seed``)."""
     xp, dtype, device = _setup(dtype, device)
     array = _random.generator(device).standard_normal(_shape_args(size)).astype(dtype)
     return _new(array, requires_grad)
 
 
-def rand(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
-    """Uniform samples in [0, 1)."""
+def rand(*size: int | Sequence[int], dtype: np.dtype | type | str | None = None,
+         device: str | None = None, requires_grad: bool = False) -> Tensor:
+    """Uniform samples in [0, 1) of shape ``size``."""
     xp, dtype, device = _setup(dtype, device)
     array = _random.generator(device).random(_shape_args(size)).astype(dtype)
     return _new(array, requires_grad)
 
 
-def randint(low: int, high: int, size, dtype=None, device=None) -> Tensor:
-    """Integers in [low, high) (int64 by default)."""
+def randint(low: int, high: int, size: int | Sequence[int],
+            dtype: np.dtype | type | str | None = None, device: str | None = None) -> Tensor:
+    """Uniform integers in [low, high) of shape ``size`` (int64 by default)."""
     device = backend.normalize_device(device)
     array = _random.generator(device).integers(low, high, size=_shape_args((size,)))
     return _new(array.astype(dtype or dtypes.int64), False)
 
 
-def arange(start, end=None, step=1, dtype=None, device=None,
+def arange(start: int | float, end: int | float | None = None, step: int | float = 1,
+           dtype: np.dtype | type | str | None = None, device: str | None = None,
            requires_grad: bool = False) -> Tensor:
-    """``arange(end)`` or ``arange(start, end, step)``; int64 unless a float is given."""
+    """``arange(end)`` or ``arange(start, end, step)``: 1-D ``(ceil((end - start) /
+    step),)``; int64 unless a float is given."""
     if end is None:
         start, end = 0, start
     if dtype is None:
@@ -93,12 +119,14 @@ def arange(start, end=None, step=1, dtype=None, device=None,
     return _new(xp.arange(start, end, step).astype(dtype), requires_grad)
 
 
-def eye(n: int, m: int | None = None, dtype=None, device=None,
-        requires_grad: bool = False) -> Tensor:
+def eye(n: int, m: int | None = None, dtype: np.dtype | type | str | None = None,
+        device: str | None = None, requires_grad: bool = False) -> Tensor:
+    """``(n, m)`` (``m`` defaults to ``n``) with ones on the main diagonal, zeros
+    elsewhere."""
     xp, dtype, _ = _setup(dtype, device)
     return _new(xp.eye(n, m, dtype=dtype), requires_grad)
 
 
-def from_numpy(array) -> Tensor:
-    """A tensor sharing memory with a NumPy array."""
+def from_numpy(array: np.ndarray) -> Tensor:
+    """A tensor sharing memory with a NumPy array (same shape and dtype)."""
     return Tensor._make(array)

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from . import backend
@@ -22,7 +24,7 @@ def manual_seed(seed: int) -> None:
     _cupy_rng = None  # recreated from the seed on first GPU use
 
 
-def generator(device: str = "cpu"):
+def generator(device: str = "cpu") -> np.random.Generator | Any:
     """The random generator for ``device`` (``numpy.random.Generator`` or CuPy's)."""
     global _cupy_rng
     if device == "cuda":

@@ -142,17 +142,18 @@ def _zeros_or_copy(xp, a, shape, dtype):
     return a.astype(dtype, copy=True)
 
 
-def _weight_grads(xp, dgates, xs, hs_prev, w_ih):
+def _weight_grads(xp, dgates, xs, hs_prev, w_ih, input_grad=True):
     """Gradients that are sums over all timesteps, each as ONE GEMM over ``T*B`` rows.
 
     ``dgates`` ``(T, B, G*H)`` holds dL/d(pre-activation) of every step, ``xs``
     ``(T, B, I)`` the inputs and ``hs_prev`` ``(T, B, H)`` the previous states.
-    Returns ``(dx (T, B, I), dw_ih (G*H, I), dw_hh (G*H, H), db (G*H,))``.
+    Returns ``(dx (T, B, I), dw_ih (G*H, I), dw_hh (G*H, H), db (G*H,))``; ``dx`` is
+    ``None`` when ``input_grad`` is False (the input needs no gradient).
     """
     T, B, GH = dgates.shape
     d2 = dgates.reshape(T * B, GH)
     # dx_t = dgates_t @ W_ih        (for all t at once)
-    dx = (d2 @ w_ih).reshape(T, B, w_ih.shape[1])
+    dx = (d2 @ w_ih).reshape(T, B, w_ih.shape[1]) if input_grad else None
     # dW_ih = sum_t dgates_t^T @ x_t
     dw_ih = d2.T @ xs.reshape(T * B, -1)
     # dW_hh = sum_t dgates_t^T @ h_{t-1}
@@ -215,7 +216,7 @@ def rnn_layer_forward(xs, w_ih, w_hh, b_ih, b_hh, h0, nonlinearity="tanh"):
     return hs[1:], RNNLayerCache(xs, w_ih, w_hh, hs, nonlinearity, has_bias)
 
 
-def rnn_layer_backward(cache, dhs, dh_last=None):
+def rnn_layer_backward(cache, dhs, dh_last=None, input_grad=True):
     """BPTT through one direction of one RNN layer.
 
     Args:
@@ -226,7 +227,8 @@ def rnn_layer_backward(cache, dhs, dh_last=None):
 
     Returns:
         ``(dx (T, B, I), dh0 (B, H), dw_ih, dw_hh, db_ih, db_hh)``; the bias gradients are
-        ``None`` when the layer has no bias.
+        ``None`` when the layer has no bias; ``dx`` is ``None`` when ``input_grad`` is
+        False (skips one GEMM when the input needs no gradient).
     """
     xs, w_ih, w_hh, hs, nonlinearity, has_bias = cache
     xp = _xp(xs)
@@ -249,7 +251,7 @@ def rnn_layer_backward(cache, dhs, dh_last=None):
         dpre[t] *= dh
         # dh_{t-1} = dpre_t @ W_hh
         xp.matmul(dpre[t], w_hh, out=dh)
-    dx, dw_ih, dw_hh, db = _weight_grads(xp, dpre, xs, hs[:-1], w_ih)
+    dx, dw_ih, dw_hh, db = _weight_grads(xp, dpre, xs, hs[:-1], w_ih, input_grad)
     # b_ih and b_hh enter the same sum, so both get db
     db_ih, db_hh = (db, db.copy()) if has_bias else (None, None)
     return dx, dh, dw_ih, dw_hh, db_ih, db_hh
@@ -320,7 +322,7 @@ def lstm_layer_forward(xs, w_ih, w_hh, b_ih, b_hh, h0, c0):
     return hs[1:], cs[T], cache
 
 
-def lstm_layer_backward(cache, dhs, dh_last=None, dc_last=None):
+def lstm_layer_backward(cache, dhs, dh_last=None, dc_last=None, input_grad=True):
     """BPTT through one direction of one LSTM layer.
 
     Args:
@@ -363,7 +365,7 @@ def lstm_layer_backward(cache, dhs, dh_last=None, dc_last=None):
         dc *= gf[t]
         # dh_{t-1} = dgates_t @ W_hh
         xp.matmul(dgates[t], w_hh, out=dh)
-    dx, dw_ih, dw_hh, db = _weight_grads(xp, dgates, xs, hs[:-1], w_ih)
+    dx, dw_ih, dw_hh, db = _weight_grads(xp, dgates, xs, hs[:-1], w_ih, input_grad)
     db_ih, db_hh = (db, db.copy()) if has_bias else (None, None)
     return dx, dh, dc, dw_ih, dw_hh, db_ih, db_hh
 
@@ -434,7 +436,7 @@ def gru_layer_forward(xs, w_ih, w_hh, b_ih, b_hh, h0):
     return hs[1:], GRULayerCache(xs, w_ih, w_hh, hs, gates, hn, has_bias)
 
 
-def gru_layer_backward(cache, dhs, dh_last=None):
+def gru_layer_backward(cache, dhs, dh_last=None, input_grad=True):
     """BPTT through one direction of one GRU layer.
 
     Args:
@@ -480,7 +482,7 @@ def gru_layer_backward(cache, dhs, dh_last=None):
     # Input side sees [r_raw, z_raw, n_raw]: reuse dgh, replacing the hn slot by dn_raw
     d3[:, :, 2] = dn
     # dx = dgi @ W_ih;  dW_ih = sum_t dgi_t^T @ x_t;  db_ih = sum dgi
-    dx = (dgh2 @ w_ih).reshape(T, B, w_ih.shape[1])
+    dx = (dgh2 @ w_ih).reshape(T, B, w_ih.shape[1]) if input_grad else None
     dw_ih = dgh2.T @ xs.reshape(T_B, -1)
     db_ih = dgh2.sum(axis=0) if has_bias else None
     return dx, dh, dw_ih, dw_hh, db_ih, db_hh

@@ -245,7 +245,7 @@ def test_resume_missing_or_foreign_file(results):
 def test_plot_without_matplotlib(results):
     proc = results["plot_missing"]
     assert proc.returncode == 0, describe(proc)
-    assert "pip install 'minigrad[plot]'" in proc.stdout + proc.stderr, describe(proc)
+    assert "pip install -e '.[plot]'" in proc.stdout + proc.stderr, describe(proc)
     first, last = final_losses(proc)
     assert last < first
     assert not (results.tmp / "unused").exists()

@@ -7,6 +7,10 @@ These functions check their arguments and give clear errors; the math lives in
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+import numpy as np
+
 from .. import backend, dtypes
 from ..ops import linalg as _linalg
 from ..ops import nn_ops as _ops
@@ -37,6 +41,8 @@ def _floating(x: Tensor) -> Tensor:
 
 
 def check_reduction(reduction: str, name: str) -> None:
+    """Raise ValueError unless ``reduction`` is ``'mean'``, ``'sum'`` or ``'none'``
+    (``name``: the caller, for the message)."""
     if reduction not in REDUCTIONS:
         raise ValueError(
             f"{name}: reduction must be one of 'mean', 'sum', 'none', got {reduction!r}")
@@ -123,10 +129,12 @@ def _padding_index(padding_idx: int, num: int) -> int:
     return padding_idx % num
 
 
-def layer_norm(input: Tensor, normalized_shape, weight: Tensor | None = None,  # noqa: A002
-               bias: Tensor | None = None, eps: float = 1e-5) -> Tensor:
+def layer_norm(input: Tensor, normalized_shape: int | Sequence[int],  # noqa: A002
+               weight: Tensor | None = None, bias: Tensor | None = None,
+               eps: float = 1e-5) -> Tensor:
     """Normalize over the trailing dims ``normalized_shape`` to zero mean and unit
-    (biased) variance, then ``* weight + bias`` (both of shape ``normalized_shape``)."""
+    (biased) variance, then ``* weight + bias`` (both of shape ``normalized_shape``):
+    ``(*, *normalized_shape)`` -> the same shape."""
     shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(
         normalized_shape)
     input = _floating(input)
@@ -166,25 +174,31 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True) -> Tensor:  # 
 
 
 def tanh(input: Tensor) -> Tensor:  # noqa: A002
+    """Elementwise ``tanh``; same shape as ``input``."""
     return input.tanh()
 
 
 def sigmoid(input: Tensor) -> Tensor:  # noqa: A002
+    """Elementwise ``1 / (1 + exp(-x))``; same shape as ``input``."""
     return input.sigmoid()
 
 
 def relu(input: Tensor) -> Tensor:  # noqa: A002
+    """Elementwise ``max(x, 0)``; same shape as ``input``."""
     return input.relu()
 
 
-def softmax(input: Tensor, dim: int, dtype=None) -> Tensor:  # noqa: A002
-    """``exp(x) / sum(exp(x))`` along ``dim`` (stable: the max is subtracted first)."""
+def softmax(input: Tensor, dim: int,  # noqa: A002
+            dtype: np.dtype | type | None = None) -> Tensor:
+    """``exp(x) / sum(exp(x))`` along ``dim`` (stable: the max is subtracted first);
+    same shape as ``input``, cast to ``dtype`` first if given."""
     return _softmax_like(_ops.Softmax, input, dim, dtype, "softmax")
 
 
-def log_softmax(input: Tensor, dim: int, dtype=None) -> Tensor:  # noqa: A002
+def log_softmax(input: Tensor, dim: int,  # noqa: A002
+                dtype: np.dtype | type | None = None) -> Tensor:
     """``log(softmax(x))`` along ``dim``, computed stably in one op (finite even where
-    ``softmax`` underflows to 0)."""
+    ``softmax`` underflows to 0); same shape as ``input``."""
     return _softmax_like(_ops.LogSoftmax, input, dim, dtype, "log_softmax")
 
 
@@ -213,8 +227,9 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,  
 
 def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None,  # noqa: A002
              ignore_index: int = -100, reduction: str = "mean") -> Tensor:
-    """Negative log-likelihood of log-probabilities ``input`` (as ``cross_entropy``,
-    whose input is ``log_softmax``-ed first)."""
+    """Negative log-likelihood of log-probabilities ``input`` ``(N, C)`` against int64
+    ``target`` ``(N,)`` -> scalar; shapes and options as ``cross_entropy`` (whose input
+    is ``log_softmax``-ed first)."""
     return _class_loss(_ops.NLL, "nll_loss", input, target, weight, ignore_index, reduction)
 
 
@@ -274,7 +289,8 @@ def _sample_weights(input, target, weight, ignore_index, name):  # noqa: A002
 
 
 def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:  # noqa: A002
-    """Squared error ``(input - target)**2``, reduced."""
+    """Squared error ``(input - target)**2`` of same-shape tensors -> scalar (that
+    shape for ``reduction='none'``)."""
     check_reduction(reduction, "mse_loss")
     _same_shape(_require_tensor(input, "mse_loss", "input"),
                 _require_tensor(target, "mse_loss", "target"), "mse_loss")
@@ -285,7 +301,8 @@ def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor: 
 def binary_cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,  # noqa: A002
                          reduction: str = "mean") -> Tensor:
     """``-(y log p + (1-y) log(1-p))`` for probabilities ``input`` in [0, 1] and float
-    targets of the same shape; each log is clamped at -100 (as PyTorch)."""
+    targets of the same shape -> scalar (that shape for ``reduction='none'``); each log
+    is clamped at -100 (as PyTorch)."""
     check_reduction(reduction, "binary_cross_entropy")
     input, target = _binary_args(input, target, "binary_cross_entropy")
     data = input.data

@@ -80,6 +80,7 @@ class FusedRecurrentLayer(Op):
                 "gradients.")
         bptt = _bptt()
         (cache,) = ctx.saved_tensors
+        need_dx = ctx.needs_input_grad[0]  # the first layer's input rarely needs one
         dhs = grad_out
         if dhs is not None:
             if ctx.out_dim == 1:
@@ -87,17 +88,17 @@ class FusedRecurrentLayer(Op):
             if ctx.reverse:
                 dhs = dhs[::-1]
         if ctx.cell == "rnn":
-            dx, dh0, *dw = bptt.rnn_layer_backward(cache, dhs, grad_finals[0])
+            dx, dh0, *dw = bptt.rnn_layer_backward(cache, dhs, grad_finals[0], need_dx)
             d_states = (dh0,)
         elif ctx.cell == "gru":
-            dx, dh0, *dw = bptt.gru_layer_backward(cache, dhs, grad_finals[0])
+            dx, dh0, *dw = bptt.gru_layer_backward(cache, dhs, grad_finals[0], need_dx)
             d_states = (dh0,)
         else:
-            dx, dh0, dc0, *dw = bptt.lstm_layer_backward(cache, dhs, *grad_finals)
+            dx, dh0, dc0, *dw = bptt.lstm_layer_backward(cache, dhs, *grad_finals, need_dx)
             d_states = (dh0, dc0)
-        if ctx.reverse:
+        if dx is not None and ctx.reverse:
             dx = dx[::-1]
-        if ctx.time_dim == 1:
+        if dx is not None and ctx.time_dim == 1:
             dx = dx.swapaxes(0, 1)
         return (dx, *d_states, *dw[:ctx.n_weights])
 

@@ -42,15 +42,18 @@ def normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0) -> Tensor:
 
 
 def constant_(tensor: Tensor, val: float) -> Tensor:
+    """Fill every element with ``val``."""
     tensor.data.fill(val)
     return tensor
 
 
 def zeros_(tensor: Tensor) -> Tensor:
+    """Fill with 0."""
     return constant_(tensor, 0)
 
 
 def ones_(tensor: Tensor) -> Tensor:
+    """Fill with 1."""
     return constant_(tensor, 1)
 
 

@@ -6,8 +6,13 @@ initialization."""
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
 
 from .. import creation
+from ..tensor import Tensor
 from . import functional as F
 from . import init
 from .module import Module
@@ -32,7 +37,7 @@ class Linear(Module):
     """
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True,
-                 device=None, dtype=None):
+                 device: str | None = None, dtype: np.dtype | type | str | None = None):
         super().__init__()
         self.in_features = _check_size(in_features, "in_features", "Linear")
         self.out_features = _check_size(out_features, "out_features", "Linear")
@@ -45,15 +50,18 @@ class Linear(Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
+        """Redraw ``weight`` and ``bias`` from the default uniform init (in place)."""
         init.kaiming_uniform_(self.weight, a=math.sqrt(5))
         if self.bias is not None:
             bound = 1 / math.sqrt(self.in_features) if self.in_features > 0 else 0.0
             init.uniform_(self.bias, -bound, bound)
 
-    def forward(self, x):
+    def forward(self, x: Tensor) -> Tensor:
+        """``(*, in_features)`` -> ``(*, out_features)``."""
         return F.linear(x, self.weight, self.bias)
 
     def extra_repr(self) -> str:
+        """The constructor arguments shown inside ``repr``."""
         return (f"in_features={self.in_features}, out_features={self.out_features}, "
                 f"bias={self.bias is not None}")
 
@@ -66,7 +74,8 @@ class Embedding(Module):
     """
 
     def __init__(self, num_embeddings: int, embedding_dim: int,
-                 padding_idx: int | None = None, device=None, dtype=None):
+                 padding_idx: int | None = None, device: str | None = None,
+                 dtype: np.dtype | type | str | None = None):
         super().__init__()
         self.num_embeddings = _check_size(num_embeddings, "num_embeddings", "Embedding")
         self.embedding_dim = _check_size(embedding_dim, "embedding_dim", "Embedding")
@@ -78,14 +87,17 @@ class Embedding(Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
+        """Redraw ``weight`` from N(0, 1) (in place) and zero row ``padding_idx``."""
         init.normal_(self.weight)
         if self.padding_idx is not None:
             self.weight.data[self.padding_idx] = 0
 
-    def forward(self, indices):
+    def forward(self, indices: Tensor) -> Tensor:
+        """Integer indices of shape ``S`` -> ``S + (embedding_dim,)``."""
         return F.embedding(indices, self.weight, self.padding_idx)
 
     def extra_repr(self) -> str:
+        """The constructor arguments shown inside ``repr``."""
         text = f"{self.num_embeddings}, {self.embedding_dim}"
         if self.padding_idx is not None:
             text += f", padding_idx={self.padding_idx}"
@@ -102,10 +114,12 @@ class Dropout(Module):
             raise ValueError(f"Dropout: probability p must be in [0, 1], got {p}")
         self.p = p
 
-    def forward(self, x):
+    def forward(self, x: Tensor) -> Tensor:
+        """Any shape -> the same shape (``x`` itself in eval mode)."""
         return F.dropout(x, self.p, self.training)
 
     def extra_repr(self) -> str:
+        """The constructor arguments shown inside ``repr``."""
         return f"p={self.p}"
 
 
@@ -113,8 +127,9 @@ class LayerNorm(Module):
     """Normalize over the trailing ``normalized_shape`` dims, then scale and shift by
     ``weight`` (starts at 1) and ``bias`` (starts at 0) of that shape."""
 
-    def __init__(self, normalized_shape, eps: float = 1e-5, elementwise_affine: bool = True,
-                 bias: bool = True, device=None, dtype=None):
+    def __init__(self, normalized_shape: int | Sequence[int], eps: float = 1e-5,
+                 elementwise_affine: bool = True, bias: bool = True,
+                 device: str | None = None, dtype: np.dtype | type | str | None = None):
         super().__init__()
         if isinstance(normalized_shape, int):
             normalized_shape = (normalized_shape,)
@@ -133,26 +148,37 @@ class LayerNorm(Module):
             self.register_parameter("weight", None)
             self.register_parameter("bias", None)
 
-    def forward(self, x):
+    def forward(self, x: Tensor) -> Tensor:
+        """``(*, *normalized_shape)`` -> the same shape."""
         return F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
 
     def extra_repr(self) -> str:
+        """The constructor arguments shown inside ``repr``."""
         return (f"{self.normalized_shape}, eps={self.eps}, "
                 f"elementwise_affine={self.elementwise_affine}")
 
 
 class Tanh(Module):
-    def forward(self, x):
+    """Elementwise ``tanh``."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Any shape -> the same shape."""
         return x.tanh()
 
 
 class Sigmoid(Module):
-    def forward(self, x):
+    """Elementwise ``1 / (1 + exp(-x))``."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Any shape -> the same shape."""
         return x.sigmoid()
 
 
 class ReLU(Module):
-    def forward(self, x):
+    """Elementwise ``max(x, 0)``."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Any shape -> the same shape."""
         return x.relu()
 
 
@@ -163,10 +189,12 @@ class Softmax(Module):
         super().__init__()
         self.dim = dim
 
-    def forward(self, x):
+    def forward(self, x: Tensor) -> Tensor:
+        """Any shape -> the same shape, summing to 1 along ``dim``."""
         return F.softmax(x, self.dim)
 
     def extra_repr(self) -> str:
+        """The constructor arguments shown inside ``repr``."""
         return f"dim={self.dim}"
 
 
@@ -178,20 +206,23 @@ class LogSoftmax(Module):
         super().__init__()
         self.dim = dim
 
-    def forward(self, x):
+    def forward(self, x: Tensor) -> Tensor:
+        """Any shape -> the same shape (log-probabilities along ``dim``)."""
         return F.log_softmax(x, self.dim)
 
     def extra_repr(self) -> str:
+        """The constructor arguments shown inside ``repr``."""
         return f"dim={self.dim}"
 
 
 class Identity(Module):
     """Returns its input (a placeholder; any constructor arguments are ignored)."""
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args: Any, **kwargs: Any):
         super().__init__()
 
-    def forward(self, x):
+    def forward(self, x: Any) -> Any:
+        """Returns ``x`` itself (any shape)."""
         return x
 
 
@@ -202,8 +233,10 @@ class Flatten(Module):
         super().__init__()
         self.start_dim, self.end_dim = start_dim, end_dim
 
-    def forward(self, x):
+    def forward(self, x: Tensor) -> Tensor:
+        """``(N, d1, ..., dk)`` -> ``(N, d1 * ... * dk)`` with the default dims."""
         return x.flatten(self.start_dim, self.end_dim)
 
     def extra_repr(self) -> str:
+        """The constructor arguments shown inside ``repr``."""
         return f"start_dim={self.start_dim}, end_dim={self.end_dim}"

@@ -10,7 +10,7 @@ orders match PyTorch's.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -45,6 +45,7 @@ class RemovableHandle:
         RemovableHandle._next_id += 1
 
     def remove(self) -> None:
+        """Unregister the hook (nothing happens if it is already gone)."""
         self.hooks.pop(self.id, None)
 
 
@@ -71,12 +72,14 @@ class Module:
         object.__setattr__(self, "_modules", {})
         object.__setattr__(self, "_forward_hooks", {})
 
-    def forward(self, *args, **kwargs):
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        """The module's computation: every subclass defines it (shapes are the layer's)."""
         raise NotImplementedError(
             f"{type(self).__name__} has no forward(): define forward(self, ...) in the "
             "subclass")
 
-    def __call__(self, *args, **kwargs):
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """``forward(*args, **kwargs)``, then the forward hooks."""
         output = self.forward(*args, **kwargs)
         if self._forward_hooks:
             for hook in list(self._forward_hooks.values()):
@@ -150,7 +153,7 @@ class Module:
                 return
         object.__delattr__(self, name)
 
-    def __dir__(self):
+    def __dir__(self) -> list[str]:
         return sorted(set(super().__dir__()) | set(self._parameters) | set(self._buffers)
                       | set(self._modules))
 
@@ -214,10 +217,12 @@ class Module:
             yield from module.named_modules(memo, child_prefix, remove_duplicate)
 
     def modules(self) -> Iterator[Module]:
+        """This module and all below it, in the order of ``named_modules``."""
         for _, module in self.named_modules():
             yield module
 
     def named_children(self) -> Iterator[tuple[str, Module]]:
+        """``(name, module)`` for each direct child (a module held twice is listed once)."""
         seen = set()
         for name, module in self._modules.items():
             if module is not None and id(module) not in seen:
@@ -225,6 +230,7 @@ class Module:
                 yield name, module
 
     def children(self) -> Iterator[Module]:
+        """The direct child modules, as ``named_children``."""
         for _, module in self.named_children():
             yield module
 
@@ -249,14 +255,17 @@ class Module:
         return self._named_members("_parameters", prefix, recurse, remove_duplicate)
 
     def parameters(self, recurse: bool = True) -> Iterator[Parameter]:
+        """Every parameter (of submodules too, if ``recurse``), each shared one once."""
         for _, param in self.named_parameters(recurse=recurse):
             yield param
 
     def named_buffers(self, prefix: str = "", recurse: bool = True,
                       remove_duplicate: bool = True) -> Iterator[tuple[str, Tensor]]:
+        """``(dotted name, buffer)`` pairs, as ``named_parameters``."""
         return self._named_members("_buffers", prefix, recurse, remove_duplicate)
 
     def buffers(self, recurse: bool = True) -> Iterator[Tensor]:
+        """Every buffer (of submodules too, if ``recurse``), each shared one once."""
         for _, buffer in self.named_buffers(recurse=recurse):
             yield buffer
 
@@ -317,7 +326,8 @@ class Module:
                         t.grad.data = convert(t.grad.data)
         return self
 
-    def to(self, *args, device=None, dtype=None) -> Module:
+    def to(self, *args: str | np.dtype | type, device: str | None = None,
+           dtype: np.dtype | type | str | None = None) -> Module:
         """``to(device)``, ``to(dtype)`` or both: move every parameter and buffer to the
         device; cast the floating-point ones to the dtype.  Returns self."""
         for arg in args:
@@ -342,15 +352,19 @@ class Module:
         return self._apply_to_arrays(convert)
 
     def cuda(self) -> Module:
+        """``to('cuda')``: move every parameter and buffer to the GPU; returns self."""
         return self.to("cuda")
 
     def cpu(self) -> Module:
+        """``to('cpu')``: move every parameter and buffer to the host; returns self."""
         return self.to("cpu")
 
     def float(self) -> Module:
+        """Cast floating parameters and buffers to float32; returns self."""
         return self.to(dtypes.float32)
 
     def double(self) -> Module:
+        """Cast floating parameters and buffers to float64; returns self."""
         return self.to(dtypes.float64)
 
     # -- state dict -----------------------------------------------------------------
@@ -435,7 +449,8 @@ class Module:
                 text += "\n  " + "\n  ".join(lines) + "\n"
         return text + ")"
 
-    def summary(self, input_shape, dtype=None) -> str:
+    def summary(self, input_shape: Sequence[int],
+                dtype: np.dtype | type | str | None = None) -> str:
         """Print and return a Keras-style table (layer, output shape, parameters) from a
         forward pass on zeros of ``input_shape`` (batch dim included)."""
         from .summary import summary
