@@ -89,10 +89,16 @@ def to_numpy(array: Any) -> np.ndarray:
 
 
 def scatter_add(target, index, values) -> None:
-    """``target[index] += values`` where repeated indices accumulate (in place)."""
-    if _cupy is not None and isinstance(target, _cupy.ndarray):
+    """``target[index] += values`` where repeated indices accumulate (in place).
+
+    ``xp.add.at`` does exactly this on NumPy, and on CuPy >= 13 (where ufuncs have
+    ``.at``); older CuPy has only ``cupyx.scatter_add``.
+    """
+    xp = get_array_module(target)
+    add_at = getattr(xp.add, "at", None)
+    if add_at is not None:
+        add_at(target, index, values)
+    else:
         import cupyx
 
         cupyx.scatter_add(target, index, values)
-    else:
-        np.add.at(target, index, values)

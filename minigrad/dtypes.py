@@ -36,16 +36,28 @@ def is_floating(dtype) -> bool:
     return np.dtype(dtype).kind == "f"
 
 
-def result_type(d1: np.dtype, d2: np.dtype) -> np.dtype:
-    """PyTorch's promotion for two tensors: a float beats an int or bool (int64 +
-    float32 is float32, not NumPy's float64); otherwise the wider type wins."""
+def _category(dtype: np.dtype) -> int:
+    """PyTorch's dtype categories: bool 0 < integer 1 < floating 2."""
+    return 2 if dtype.kind == "f" else (0 if dtype.kind == "b" else 1)
+
+
+def result_type(d1: np.dtype, d2: np.dtype, zero_dim1: bool = False,
+                zero_dim2: bool = False) -> np.dtype:
+    """PyTorch's promotion for two tensors (``torch.result_type``).
+
+    A higher category wins outright (int64 + float32 is float32, not NumPy's float64);
+    within one category the wider type wins -- except that a 0-d tensor
+    (``zero_dim``) never widens a dimensioned one: float32 ``(2,)`` + float64 ``()`` is
+    float32, and int32 ``(2,)`` + int64 ``()`` is int32.  A 0-d tensor of a higher
+    category still decides: int32 ``(2,)`` + float64 ``()`` is float64.
+    """
     if d1 == d2:
         return d1
-    f1, f2 = d1.kind == "f", d2.kind == "f"
-    if f1 and not f2:
-        return d1
-    if f2 and not f1:
-        return d2
+    c1, c2 = _category(d1), _category(d2)
+    if zero_dim1 != zero_dim2 and c1 == c2:
+        return d2 if zero_dim1 else d1  # the dimensioned operand's dtype
+    if c1 != c2:
+        return d1 if c1 > c2 else d2
     return np.promote_types(d1, d2)
 
 

@@ -12,7 +12,7 @@ from .ops import elementwise as E
 from .ops import linalg as L
 from .ops import reduce as R
 from .ops import shape as S
-from .tensor import MaxResult, Tensor, _as_tensor, _promote, matmul
+from .tensor import MaxResult, Tensor, _as_tensor, _check_devices, _promote, matmul
 
 
 def _same_kind(tensors: Sequence[Tensor], name: str) -> list[Tensor]:
@@ -23,10 +23,7 @@ def _same_kind(tensors: Sequence[Tensor], name: str) -> list[Tensor]:
     for t in tensors:
         if not isinstance(t, Tensor):
             raise TypeError(f"{name}: expected Tensors, got {type(t).__name__}")
-    devices = {t.device for t in tensors}
-    if len(devices) > 1:
-        raise RuntimeError(
-            f"{name}: expected all tensors on the same device, got {sorted(devices)}")
+    _check_devices(name, *tensors)
     dtype = tensors[0].dtype
     for t in tensors[1:]:
         dtype = dtypes.result_type(dtype, t.dtype)
@@ -78,6 +75,7 @@ def where(condition: Tensor | np.ndarray, input: Tensor | float,  # noqa: A002
         raise TypeError(f"where: condition must be a bool tensor, got "
                         f"{getattr(cond, 'dtype', type(cond).__name__)}")
     a, b = _as_tensor(input, like), _as_tensor(other, like)
+    _check_devices("where", cond, a, b)
     a, b = _promote(a, b, "where")
     try:
         return E.Where.apply(a, b, condition=cond)

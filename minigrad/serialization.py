@@ -30,7 +30,7 @@ import math
 import os
 import secrets
 import zipfile
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -52,7 +52,7 @@ class CheckpointError(ValueError):
 # --- save --------------------------------------------------------------------------------
 
 
-def save(obj: Any, path) -> None:
+def save(obj: Any, path: str | os.PathLike | BinaryIO) -> None:
     """Save ``obj`` (nested dicts with str/int keys, lists, tuples, str, int, float,
     bool, None, arrays, Tensors) to the file ``path`` (exactly that name: no suffix is
     added), or to a binary file object.
@@ -160,7 +160,7 @@ def _add_array(array, original, arrays: list, array_ids: dict, where: str) -> in
 # --- load --------------------------------------------------------------------------------
 
 
-def load(path, map_location=None):
+def load(path: str | os.PathLike | BinaryIO, map_location: str | None = None) -> Any:
     """Load what ``mg.save`` saved: containers, numbers and strings as they were saved,
     arrays as NumPy arrays (or CuPy arrays with ``map_location='cuda'``), not Tensors.
 

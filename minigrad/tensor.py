@@ -12,7 +12,8 @@ each operation, forward and backward, lives in ``minigrad/ops``.
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from collections.abc import Iterator
+from typing import Any, NamedTuple, TypeAlias
 
 import numpy as np
 
@@ -24,6 +25,14 @@ from .ops import linalg as L
 from .ops import reduce as R
 from .ops import shape as S
 
+# Type aliases for the signatures below (module level: inside ``Tensor`` the names
+# ``float`` would be read as its method by type checkers).
+Scalar: TypeAlias = bool | int | float  # a Python number
+Operand: TypeAlias = "Tensor | np.ndarray | Scalar"  # what the arithmetic operators take
+Dims: TypeAlias = int | tuple[int, ...] | list[int] | None  # a reduction's dim (None: all)
+DTypeLike: TypeAlias = np.dtype | type | str | None  # mg.float32, np.float32, "float32"
+DeviceLike: TypeAlias = str | None  # "cpu", "cuda", "cuda:0"
+
 
 class MaxResult(NamedTuple):
     """``(values, indices)`` from ``max(dim)``/``min(dim)``, as in PyTorch."""
@@ -33,11 +42,17 @@ class MaxResult(NamedTuple):
 
 
 class Tensor:
+    """An n-dimensional array (``.data``: NumPy or CuPy) that records the operations
+    made on it when ``requires_grad``, for ``backward()``.  Make one with ``mg.tensor``
+    or a factory (``mg.zeros``, ``mg.randn``, ...)."""
+
     __slots__ = ("data", "grad", "requires_grad", "grad_fn", "_output_nr", "__weakref__")
     __array_priority__ = 1000  # numpy_array + tensor -> Tensor.__radd__
     __hash__ = object.__hash__  # identity hash; __eq__ is elementwise
 
-    def __init__(self, data: Any, dtype=None, device=None, requires_grad: bool = False):
+    def __init__(self, data: Any, dtype: DTypeLike = None, device: DeviceLike = None,
+                 requires_grad: bool = False) -> None:
+        """Same as ``mg.tensor(data, ...)``: a new leaf holding a copy of ``data``."""
         t = tensor(data, dtype=dtype, device=device, requires_grad=requires_grad)
         self.data, self.grad, self.grad_fn, self._output_nr = t.data, None, None, 0
         self.requires_grad = t.requires_grad
@@ -55,33 +70,40 @@ class Tensor:
 
     # -- attributes -----------------------------------------------------------
     @property
-    def shape(self) -> tuple:
+    def shape(self) -> tuple[int, ...]:
+        """The size of each dim, e.g. ``(batch, features)``."""
         return self.data.shape
 
     @property
     def ndim(self) -> int:
+        """The number of dims (0 for a scalar tensor)."""
         return self.data.ndim
 
     @property
     def dtype(self) -> np.dtype:
+        """The element type (a NumPy dtype: ``mg.float32`` is ``np.dtype('float32')``)."""
         return self.data.dtype
 
     @property
     def device(self) -> str:
+        """``'cpu'`` or ``'cuda'``."""
         return backend.device_of(self.data)
 
     @property
     def is_leaf(self) -> bool:
+        """True unless the tensor is the output of a recorded op (``grad_fn`` is None)."""
         return self.grad_fn is None
 
-    def size(self, dim: int | None = None):
+    def size(self, dim: int | None = None) -> tuple[int, ...] | int:
         """The shape, or the size of one dim."""
         return self.data.shape if dim is None else self.data.shape[dim]
 
     def dim(self) -> int:
+        """The number of dims (``ndim``)."""
         return self.data.ndim
 
     def numel(self) -> int:
+        """The number of elements (the product of the shape)."""
         return int(self.data.size)
 
     def __len__(self) -> int:
@@ -94,7 +116,8 @@ class Tensor:
         """The data as a NumPy array (copied from the GPU if needed)."""
         return backend.to_numpy(self.data)
 
-    def item(self):
+    def item(self) -> Scalar:
+        """The value of a one-element tensor as a Python number."""
         if self.data.size != 1:
             raise ValueError(
                 f"item: only one-element tensors can be converted to a Python scalar, "
@@ -102,7 +125,8 @@ class Tensor:
             )
         return self.data.item()
 
-    def tolist(self):
+    def tolist(self) -> list | Scalar:
+        """The data as nested Python lists (a number for a 0-d tensor)."""
         return backend.to_numpy(self.data).tolist()
 
     def __float__(self) -> float:
@@ -114,11 +138,12 @@ class Tensor:
     def __bool__(self) -> bool:
         return bool(self.item())
 
-    def __array__(self, dtype=None, copy=None):
+    def __array__(self, dtype: DTypeLike = None, copy: bool | None = None) -> np.ndarray:
         array = self.numpy()
         return array if dtype is None else array.astype(dtype)
 
-    def to(self, *args, dtype=None, device=None) -> Tensor:
+    def to(self, *args: DTypeLike | DeviceLike, dtype: DTypeLike = None,
+           device: DeviceLike = None) -> Tensor:
         """``to(device)``, ``to(dtype)`` or ``to(device, dtype)``; differentiable.
         Returns ``self`` when nothing changes."""
         for arg in args:  # a dtype is a numpy dtype or scalar type; anything else a device
@@ -141,25 +166,32 @@ class Tensor:
         return out
 
     def cpu(self) -> Tensor:
+        """``to('cpu')``."""
         return self.to("cpu")
 
     def cuda(self) -> Tensor:
+        """``to('cuda')``."""
         return self.to("cuda")
 
     def float(self) -> Tensor:
+        """``to(mg.float32)``."""
         return self.to(dtypes.float32)
 
     def double(self) -> Tensor:
+        """``to(mg.float64)``."""
         return self.to(dtypes.float64)
 
     def long(self) -> Tensor:
+        """``to(mg.int64)`` (leaves the graph: integers have no gradient)."""
         return self.to(dtypes.int64)
 
     def type_as(self, other: Tensor) -> Tensor:
+        """``to(other.dtype)``."""
         return self.to(other.dtype)
 
     # -- autograd -------------------------------------------------------------
-    def backward(self, gradient=None, retain_graph: bool | None = None,
+    def backward(self, gradient: Tensor | np.ndarray | None = None,
+                 retain_graph: bool | None = None,
                  create_graph: bool = False) -> None:
         """Accumulate d(self)/d(leaf) into every leaf's ``.grad``.
 
@@ -188,12 +220,15 @@ class Tensor:
                     f"backward: gradient has shape {tuple(grad_data.shape)}, expected the "
                     f"output's shape {tuple(self.shape)}"
                 )
-            if backend.device_of(grad_data) != self.device:
+            # (the type and dtype tests first: this runs on every backward call)
+            if type(grad_data) is not type(self.data) and (
+                    backend.device_of(grad_data) != self.device):
                 raise RuntimeError(
                     f"backward: gradient is on {backend.device_of(grad_data)}, "
                     f"expected {self.device}"
                 )
-            grad = grad_data.astype(self.dtype, copy=False)
+            grad = grad_data if grad_data.dtype == self.data.dtype else (
+                grad_data.astype(self.data.dtype))
             if create_graph and isinstance(gradient, Tensor):
                 grad = gradient
         if retain_graph is None:
@@ -207,6 +242,7 @@ class Tensor:
         return Tensor._make(self.data)
 
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
+        """Make a leaf (float) tensor record operations on it, in place; returns self."""
         if requires_grad and self.data.dtype.kind != "f":
             raise RuntimeError(
                 f"requires_grad_: only floating point tensors can require gradients, "
@@ -227,6 +263,7 @@ class Tensor:
         return self
 
     def retain_grad(self) -> None:  # pragma: no cover - documented limitation
+        """Not supported: only leaves get a ``.grad``."""
         raise NotImplementedError("retain_grad is not supported: non-leaves get no .grad")
 
     # -- printing -------------------------------------------------------------
@@ -239,122 +276,133 @@ class Tensor:
         if self.device != "cpu":
             extras.append(f"device='{self.device}'")
         if self.grad_fn is not None:
-            extras.append(f"grad_fn=<{type(self.grad_fn).__name__}Backward>")
+            extras.append(f"grad_fn={self.grad_fn!r}")
         elif self.requires_grad:
             extras.append("requires_grad=True")
         return "tensor(" + ", ".join([body] + extras) + ")"
 
     # -- arithmetic -----------------------------------------------------------
-    def __add__(self, other):
+    def __add__(self, other: Operand) -> Tensor:
         return _binary(E.Add, self, other, "add")
 
-    def __radd__(self, other):
+    def __radd__(self, other: Operand) -> Tensor:
         return _binary(E.Add, self, other, "add", reverse=True)
 
-    def __sub__(self, other):
+    def __sub__(self, other: Operand) -> Tensor:
         return _binary(E.Sub, self, other, "sub")
 
-    def __rsub__(self, other):
+    def __rsub__(self, other: Operand) -> Tensor:
         return _binary(E.Sub, self, other, "sub", reverse=True)
 
-    def __mul__(self, other):
+    def __mul__(self, other: Operand) -> Tensor:
         return _binary(E.Mul, self, other, "mul")
 
-    def __rmul__(self, other):
+    def __rmul__(self, other: Operand) -> Tensor:
         return _binary(E.Mul, self, other, "mul", reverse=True)
 
-    def __truediv__(self, other):
+    def __truediv__(self, other: Operand) -> Tensor:
         if self.data.dtype.kind != "f" and not _is_float_operand(other):
             return self.to(dtypes.get_default_dtype()) / other
         return _binary(E.Div, self, other, "div")
 
-    def __rtruediv__(self, other):
+    def __rtruediv__(self, other: Operand) -> Tensor:
         if self.data.dtype.kind != "f":
             return other / self.to(dtypes.get_default_dtype())
         return _binary(E.Div, self, other, "div", reverse=True)
 
-    def __pow__(self, exponent):
+    def __pow__(self, exponent: Operand) -> Tensor:
         if isinstance(exponent, (int, float)) and not isinstance(exponent, bool):
             out_dtype = dtypes.scalar_result_type(self.dtype, exponent)
             base = self if out_dtype == self.dtype else self.to(out_dtype)
             return E.PowScalar.apply(base, exponent=exponent)
         return _binary(E.Pow, self, exponent, "pow")
 
-    def __rpow__(self, base):
+    def __rpow__(self, base: Operand) -> Tensor:
         if isinstance(base, (int, float)) and not isinstance(base, bool):
             out_dtype = dtypes.scalar_result_type(self.dtype, base)  # 2 ** int64 is int64
             exponent = self if out_dtype == self.dtype else self.to(out_dtype)
             return E.RPowScalar.apply(exponent, base=base)
         return _binary(E.Pow, self, base, "pow", reverse=True)
 
-    def __matmul__(self, other):
+    def __matmul__(self, other: Tensor | np.ndarray) -> Tensor:
         return matmul(self, other)
 
-    def __rmatmul__(self, other):
+    def __rmatmul__(self, other: Tensor | np.ndarray) -> Tensor:
         return matmul(_as_tensor(other, self), self)
 
-    def __neg__(self):
+    def __neg__(self) -> Tensor:
         return E.Neg.apply(self)
 
-    def __pos__(self):
+    def __pos__(self) -> Tensor:
         return self
 
-    def pow(self, exponent) -> Tensor:
+    def pow(self, exponent: Operand) -> Tensor:
+        """``self ** exponent`` (elementwise, broadcasting)."""
         return self ** exponent
 
     # comparisons give bool tensors and never record a graph
-    def __lt__(self, other):
+    def __lt__(self, other: Operand) -> Tensor:
         return _compare(self, other, "lt")
 
-    def __le__(self, other):
+    def __le__(self, other: Operand) -> Tensor:
         return _compare(self, other, "le")
 
-    def __gt__(self, other):
+    def __gt__(self, other: Operand) -> Tensor:
         return _compare(self, other, "gt")
 
-    def __ge__(self, other):
+    def __ge__(self, other: Operand) -> Tensor:
         return _compare(self, other, "ge")
 
-    def __eq__(self, other):  # type: ignore[override]
+    def __eq__(self, other: Operand) -> Tensor:  # type: ignore[override]
         return _compare(self, other, "eq")
 
-    def __ne__(self, other):  # type: ignore[override]
+    def __ne__(self, other: Operand) -> Tensor:  # type: ignore[override]
         return _compare(self, other, "ne")
 
-    def __invert__(self):
+    def __invert__(self) -> Tensor:
         if self.dtype.kind != "b":
             raise TypeError(f"~ expects a bool tensor, got {self.dtype}")
         return Tensor._make(~self.data)
 
-    def __and__(self, other):
+    def __and__(self, other: Tensor | np.ndarray | bool) -> Tensor:
         return Tensor._make(self.data & _data(other))
 
-    def __or__(self, other):
+    def __or__(self, other: Tensor | np.ndarray | bool) -> Tensor:
         return Tensor._make(self.data | _data(other))
 
     # -- math -----------------------------------------------------------------
     def exp(self) -> Tensor:
+        """e ** x, elementwise."""
         return E.Exp.apply(_floating(self, "exp"))
 
     def log(self) -> Tensor:
+        """The natural log, elementwise."""
         return E.Log.apply(_floating(self, "log"))
 
     def sqrt(self) -> Tensor:
+        """The square root, elementwise."""
         return E.Sqrt.apply(_floating(self, "sqrt"))
 
     def abs(self) -> Tensor:
+        """The absolute value, elementwise (gradient 0 at 0)."""
         return E.Abs.apply(self)
 
     def tanh(self) -> Tensor:
+        """The hyperbolic tangent, elementwise."""
         return E.Tanh.apply(_floating(self, "tanh"))
 
     def sigmoid(self) -> Tensor:
+        """``1 / (1 + e^-x)``, elementwise (computed without overflow)."""
         return E.Sigmoid.apply(_floating(self, "sigmoid"))
 
     def relu(self) -> Tensor:
+        """``max(x, 0)``, elementwise (gradient 0 at 0)."""
         return E.Relu.apply(self)
 
-    def clamp(self, min=None, max=None) -> Tensor:  # noqa: A002
+    def clamp(self, min: Scalar | None = None,  # noqa: A002  (PyTorch's names)
+              max: Scalar | None = None) -> Tensor:  # noqa: A002
+        """Limit every element to ``[min, max]`` (either bound optional); the gradient is
+        0 where an element was clipped."""
         if min is None and max is None:
             raise ValueError("clamp: at least one of min and max must be given")
         return E.Clamp.apply(self, min=min, max=max)
@@ -362,41 +410,49 @@ class Tensor:
     clip = clamp
 
     def softmax(self, dim: int) -> Tensor:
+        """``exp(x) / sum(exp(x))`` along ``dim``: each slice sums to 1."""
         from .nn import functional as F
 
         return F.softmax(self, dim)
 
     def log_softmax(self, dim: int) -> Tensor:
+        """``log(softmax(x))`` along ``dim``, computed stably."""
         from .nn import functional as F
 
         return F.log_softmax(self, dim)
 
     # -- reductions -----------------------------------------------------------
-    def sum(self, dim=None, keepdim: bool = False) -> Tensor:
+    def sum(self, dim: Dims = None, keepdim: bool = False) -> Tensor:
+        """Sum over ``dim`` (all dims by default); ``keepdim`` keeps them as size 1.
+        Bools sum as int64."""
         axes = R.normalize_dims(dim, self.ndim, "sum")
         source = self if self.dtype.kind != "b" else self.to(dtypes.int64)
         return R.Sum.apply(source, axes=axes, keepdim=keepdim)
 
-    def mean(self, dim=None, keepdim: bool = False) -> Tensor:
+    def mean(self, dim: Dims = None, keepdim: bool = False) -> Tensor:
+        """Mean over ``dim`` (all dims by default); ``keepdim`` keeps them as size 1."""
         axes = R.normalize_dims(dim, self.ndim, "mean")
         return R.Mean.apply(_floating(self, "mean"), axes=axes, keepdim=keepdim)
 
-    def var(self, dim=None, unbiased: bool = True, keepdim: bool = False, *,
+    def var(self, dim: Dims = None, unbiased: bool = True, keepdim: bool = False, *,
             correction: int | None = None) -> Tensor:
+        """Variance over ``dim``: ``sum((x - mean)^2) / (N - correction)``, correction 1
+        (unbiased) by default; nan when ``N - correction <= 0``."""
         axes = R.normalize_dims(dim, self.ndim, "var")
         if correction is None:
             correction = 1 if unbiased else 0
         return R.Var.apply(_floating(self, "var"), axes=axes, keepdim=keepdim,
                            correction=correction)
 
-    def std(self, dim=None, unbiased: bool = True, keepdim: bool = False) -> Tensor:
+    def std(self, dim: Dims = None, unbiased: bool = True, keepdim: bool = False) -> Tensor:
+        """The square root of ``var``."""
         return self.var(dim, unbiased, keepdim).sqrt()
 
-    def max(self, dim: int | None = None, keepdim: bool = False):
+    def max(self, dim: int | None = None, keepdim: bool = False) -> Tensor | MaxResult:
         """Largest value; with ``dim``, a ``(values, indices)`` pair."""
         return self._extreme(dim, keepdim, True, "max")
 
-    def min(self, dim: int | None = None, keepdim: bool = False):
+    def min(self, dim: int | None = None, keepdim: bool = False) -> Tensor | MaxResult:
         """Smallest value; with ``dim``, a ``(values, indices)`` pair."""
         return self._extreme(dim, keepdim, False, "min")
 
@@ -411,9 +467,11 @@ class Tensor:
         return MaxResult(values, indices)
 
     def argmax(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
+        """int64 index of the largest value (in the flattened tensor if ``dim`` is None)."""
         return self._arg(dim, keepdim, True)
 
     def argmin(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
+        """int64 index of the smallest value (in the flattened tensor if ``dim`` is None)."""
         return self._arg(dim, keepdim, False)
 
     def _arg(self, dim, keepdim, largest):
@@ -430,7 +488,8 @@ class Tensor:
         return Tensor._make(out.astype(xp.int64))
 
     # -- shape ----------------------------------------------------------------
-    def reshape(self, *shape) -> Tensor:
+    def reshape(self, *shape: int | tuple[int, ...] | list[int]) -> Tensor:
+        """The same elements in a new shape (varargs or one tuple; one size may be -1)."""
         shape = _shape_args(shape)
         if shape == self.shape:
             return self
@@ -445,6 +504,8 @@ class Tensor:
     view = reshape
 
     def flatten(self, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+        """Merge dims ``start_dim..end_dim`` into one: ``(N, C, L)`` -> ``(N, C * L)``
+        with ``start_dim=1``."""
         if self.ndim == 0:
             return self.reshape(1)
         (start,) = R.normalize_dims(start_dim, self.ndim, "flatten")
@@ -453,6 +514,7 @@ class Tensor:
         return self.reshape(shape)
 
     def transpose(self, dim0: int, dim1: int) -> Tensor:
+        """Swap two dims: ``(A, B, C).transpose(0, 2)`` is ``(C, B, A)``."""
         (d0,) = R.normalize_dims(dim0, self.ndim, "transpose")
         (d1,) = R.normalize_dims(dim1, self.ndim, "transpose")
         if d0 == d1:
@@ -462,19 +524,23 @@ class Tensor:
     swapaxes = transpose
 
     def t(self) -> Tensor:
+        """The transpose of a matrix ``(n, m)`` -> ``(m, n)``; 0-d and 1-D unchanged."""
         if self.ndim > 2:
             raise ValueError(f"t: expects a tensor with <= 2 dims, got {self.ndim}")
         return self.transpose(0, 1) if self.ndim == 2 else self
 
     @property
     def T(self) -> Tensor:  # noqa: N802
+        """All dims reversed: ``(A, B, C)`` -> ``(C, B, A)``."""
         return self.permute(*reversed(range(self.ndim))) if self.ndim > 1 else self
 
     @property
     def mT(self) -> Tensor:  # noqa: N802
+        """The last two dims swapped (a batch of transposed matrices)."""
         return self.transpose(-2, -1)
 
-    def permute(self, *dims) -> Tensor:
+    def permute(self, *dims: int | tuple[int, ...] | list[int]) -> Tensor:
+        """Reorder the dims: ``(N, L, C).permute(0, 2, 1)`` is ``(N, C, L)``."""
         dims = _shape_args(dims)
         if (len(dims) != self.ndim or any(not -self.ndim <= d < self.ndim for d in dims)
                 or sorted(d % self.ndim for d in dims) != list(range(self.ndim))):
@@ -482,7 +548,8 @@ class Tensor:
                 f"permute: expected a permutation of {self.ndim} dims, got {dims}")
         return S.Permute.apply(self, dims=tuple(d % self.ndim for d in dims))
 
-    def squeeze(self, dim=None) -> Tensor:
+    def squeeze(self, dim: Dims = None) -> Tensor:
+        """Drop size-1 dims (all of them, or those in ``dim``; others are kept)."""
         if dim is None:
             shape = tuple(n for n in self.shape if n != 1)
         else:
@@ -491,6 +558,7 @@ class Tensor:
         return self.reshape(shape)
 
     def unsqueeze(self, dim: int) -> Tensor:
+        """Insert a size-1 dim at ``dim``: ``(3,)`` -> ``(1, 3)`` with ``dim=0``."""
         if not -self.ndim - 1 <= dim <= self.ndim:
             raise IndexError(
                 f"unsqueeze: dim {dim} out of range for a tensor of {self.ndim} dims "
@@ -498,7 +566,8 @@ class Tensor:
         dim = dim % (self.ndim + 1)
         return self.reshape(self.shape[:dim] + (1,) + self.shape[dim:])
 
-    def expand(self, *sizes) -> Tensor:
+    def expand(self, *sizes: int | tuple[int, ...] | list[int]) -> Tensor:
+        """Broadcast size-1 dims (and new leading dims) to ``sizes``; -1 keeps a size."""
         sizes = _shape_args(sizes)
         lead = len(sizes) - self.ndim
         if lead < 0:
@@ -514,12 +583,17 @@ class Tensor:
         return S.Expand.apply(self, shape=shape)
 
     def expand_as(self, other: Tensor) -> Tensor:
+        """``expand(*other.shape)``."""
         return self.expand(*other.shape)
 
     def contiguous(self) -> Tensor:
+        """Returns self (for PyTorch compatibility: every op here accepts any layout)."""
         return self
 
-    def split(self, split_size_or_sections, dim: int = 0) -> tuple:
+    def split(self, split_size_or_sections: int | list[int] | tuple[int, ...],
+              dim: int = 0) -> tuple[Tensor, ...]:
+        """Pieces along ``dim``: of ``split_size`` each (the last may be smaller), or of
+        the given sizes."""
         (axis,) = R.normalize_dims(dim, self.ndim, "split")
         length = self.shape[axis]
         if isinstance(split_size_or_sections, int):
@@ -535,24 +609,25 @@ class Tensor:
                     f"dim {dim} ({length})")
         return S.Split.apply(self, sizes=tuple(sizes), dim=axis, squeeze=False)
 
-    def chunk(self, chunks: int, dim: int = 0) -> tuple:
+    def chunk(self, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
+        """At most ``chunks`` nearly equal pieces along ``dim``."""
         (axis,) = R.normalize_dims(dim, self.ndim, "chunk")
         if chunks <= 0:
             raise ValueError(f"chunk: chunks must be positive, got {chunks}")
         step = -(-self.shape[axis] // chunks)
         return self.split(step, axis)
 
-    def unbind(self, dim: int = 0) -> tuple:
+    def unbind(self, dim: int = 0) -> tuple[Tensor, ...]:
         """The slices along ``dim``, as one graph node (cheap to backpropagate)."""
         (axis,) = R.normalize_dims(dim, self.ndim, "unbind")
         return S.Split.apply(self, sizes=(1,) * self.shape[axis], dim=axis, squeeze=True)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Tensor]:
         if self.ndim == 0:
             raise TypeError("iteration over a 0-d tensor")
         return iter(self.unbind(0))
 
-    def __getitem__(self, index) -> Tensor:
+    def __getitem__(self, index: Any) -> Tensor:
         index = _convert_index(index, self)
         try:
             return S.GetItem.apply(self, index=index)
@@ -560,7 +635,7 @@ class Tensor:
             raise IndexError(f"index: {err} (indexing a tensor of shape "
                              f"{tuple(self.shape)})") from None
 
-    def __setitem__(self, index, value) -> None:
+    def __setitem__(self, index: Any, value: Operand) -> None:
         if _state.enabled and (self.requires_grad or getattr(value, "requires_grad", False)):
             raise RuntimeError(
                 "setitem: in-place assignment into a tensor that requires grad (or of a "
@@ -589,13 +664,15 @@ def _floating(t: Tensor, op: str) -> Tensor:
 
 
 def _as_tensor(value, like: Tensor) -> Tensor:
+    """``value`` as a Tensor on ``like``'s device; a Python number becomes a 0-d tensor
+    of the dtype it would give with ``like`` (``dtypes.scalar_result_type``)."""
     if isinstance(value, Tensor):
         return value
+    xp = backend.get_array_module(like.data)
     if isinstance(value, (bool, int, float, np.generic)):
         value = value.item() if isinstance(value, np.generic) else value
         dtype = dtypes.scalar_result_type(like.dtype, value)
-        return Tensor._make(dtype.type(value))
-    xp = backend.get_array_module(like.data)
+        return Tensor._make(xp.asarray(value, dtype=dtype))
     return Tensor._make(xp.asarray(value))
 
 
@@ -631,23 +708,32 @@ def _broadcastable(s1: tuple, s2: tuple) -> bool:
     return all(x == y or x == 1 or y == 1 for x, y in zip(reversed(s1), reversed(s2)))
 
 
+def _check_devices(name: str, *values) -> None:
+    """Raise unless all ``values`` (Tensors or arrays) are on one device -- 0-d tensors
+    included: a CPU scalar tensor is not moved to the GPU behind your back."""
+    first = backend.device_of(_data(values[0]))
+    for value in values[1:]:
+        device = backend.device_of(_data(value))
+        if device != first:
+            raise RuntimeError(
+                f"{name}: expected all tensors on the same device, got {first} and "
+                f"{device} (move one with .to('{device}') or .to('{first}'))")
+
+
 def _promote(a: Tensor, b: Tensor, name: str):
-    da, db = a.device, b.device
-    if da != db and np.ndim(b.data) > 0 and np.ndim(a.data) > 0:
-        raise RuntimeError(
-            f"{name}: expected all tensors on the same device, got {da} and {db}")
+    """Check that ``a`` and ``b`` share a device; cast both to their result dtype
+    (``dtypes.result_type``: a 0-d tensor does not widen a dimensioned one)."""
+    _check_devices(name, a, b)
     if a.dtype != b.dtype:
-        dtype = dtypes.result_type(a.dtype, b.dtype)
+        dtype = dtypes.result_type(a.dtype, b.dtype, a.ndim == 0, b.ndim == 0)
         a, b = a.to(dtype), b.to(dtype)
     return a, b
 
 
 def _compare(a: Tensor, other, name: str) -> Tensor:
     b = _data(other)
-    if isinstance(other, Tensor) and a.device != other.device:
-        raise RuntimeError(
-            f"{name}: expected all tensors on the same device, got {a.device} and "
-            f"{other.device}")
+    if isinstance(other, Tensor):
+        _check_devices(name, a, other)
     ops = {"lt": "__lt__", "le": "__le__", "gt": "__gt__", "ge": "__ge__",
            "eq": "__eq__", "ne": "__ne__"}
     try:

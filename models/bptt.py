@@ -77,6 +77,7 @@ Dropout between layers is not supported.
 from __future__ import annotations
 
 import functools
+import numbers
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -650,8 +651,11 @@ def _state_desc(unbatched):
 def _multilayer_forward(cell, x, params, states, num_layers, bidirectional, batch_first,
                         **opts):
     """Generic forward for all cells: layers, directions, layouts; see ``rnn_forward``."""
-    if isinstance(num_layers, bool) or not isinstance(num_layers, int) or num_layers < 1:
+    # any integer type (NumPy's too) except bool, as ``nn.RNN`` accepts
+    if (isinstance(num_layers, bool) or not isinstance(num_layers, numbers.Integral)
+            or num_layers < 1):
         raise ValueError(f"num_layers: expected an integer >= 1, got {num_layers!r}")
+    num_layers = int(num_layers)
     xp = _xp(x)
     x = xp.asarray(x)
     if x.dtype.kind != "f":

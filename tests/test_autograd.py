@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import minigrad as mg
+import minigrad.nn.functional as F
 
 # --- accumulation and graph lifetime --------------------------------------------------
 
@@ -52,13 +53,72 @@ def test_reusing_a_freed_intermediate_raises():
         (z * 2).sum().backward()
 
 
-def test_saved_buffers_are_freed_after_backward():
-    x = mg.randn(4, requires_grad=True)
-    y = x.exp()
-    node = y.grad_fn
-    assert node.saved is not None and node.inputs is not None
+def _arrays_held_by(node) -> list[str]:
+    """Names of the node attributes through which an array is still reachable."""
+    def holds_array(value) -> bool:
+        if isinstance(value, (np.ndarray, np.generic, mg.Tensor)):
+            return True
+        if isinstance(value, (tuple, list)):
+            return any(holds_array(v) for v in value)
+        if isinstance(value, dict):
+            return any(holds_array(v) for v in value.values())
+        return hasattr(value, "__array__") or hasattr(value, "lhs")  # CuPy, OuterGrad
+
+    return [name for name, value in vars(node).items() if holds_array(value)]
+
+
+def _graph_nodes(out: mg.Tensor) -> list:
+    nodes, stack = [], [out.grad_fn]
+    while stack:
+        node = stack.pop()
+        if node is not None and all(node is not n for n in nodes):
+            nodes.append(node)
+            stack.extend(t.grad_fn for t in node.inputs)
+    return nodes
+
+
+class KeepsAScale(mg.autograd.Function):
+    """A custom Function that keeps a Tensor as a plain ctx attribute."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.scale = x * 0 + 3
+        return x * ctx.scale
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad * ctx.scale
+
+
+@pytest.mark.parametrize("make", [
+    lambda x: x.exp(),
+    lambda x: x * x,
+    lambda x: x.relu(),
+    lambda x: x.clamp(-0.5, 0.5),
+    lambda x: x.max(),
+    lambda x: x.max(1).values,
+    lambda x: x.var(1),
+    lambda x: mg.where(x > 0, x, x * 2),
+    lambda x: F.dropout(x, 0.5),
+    lambda x: F.layer_norm(x, (5,)),
+    lambda x: F.cross_entropy(x, mg.tensor([0, 4, 2, 1]), reduction="none"),
+    lambda x: F.linear(x, mg.randn(3, 5, requires_grad=True)),
+    lambda x: F.embedding(mg.tensor([[0, 2], [1, 1]]), x),
+    lambda x: x[x > 0],
+    lambda x: KeepsAScale.apply(x),
+], ids=["exp", "mul", "relu", "clamp", "max", "max-dim", "var", "where", "dropout",
+        "layer_norm", "cross_entropy", "linear", "embedding", "mask-index", "custom"])
+def test_saved_buffers_are_freed_after_backward(make):
+    x = mg.randn(4, 5, requires_grad=True)
+    y = make(x)
+    nodes = _graph_nodes(y)
+    assert all(_arrays_held_by(node) for node in nodes)  # the probe sees what is held
     y.sum().backward()
-    assert node.saved is None and node.inputs is None
+    for node in nodes:  # every buffer, saved or a plain ctx attribute, is dropped
+        assert node.saved is None and node.inputs is None
+        assert _arrays_held_by(node) == [], f"{node!r} still holds arrays"
+    with pytest.raises(RuntimeError, match="second time"):
+        y.sum().backward()
 
 
 def test_saved_buffers_are_kept_with_retain_graph():
@@ -524,6 +584,40 @@ def test_custom_function_backward_must_return_one_gradient_per_argument():
         Bad.apply(x, 2.0).sum().backward()
 
 
+def test_custom_function_gradient_with_broadcast_dims_is_summed_to_the_input():
+    class Broadcasting(mg.autograd.Function):  # returns (2, 3) for a (3,) or (1, 3) input
+        @staticmethod
+        def forward(ctx, x):
+            return x * 1
+
+        @staticmethod
+        def backward(ctx, grad):
+            return mg.ones(2, 3)
+
+    for shape in [(3,), (1, 3)]:
+        x = mg.zeros(*shape, requires_grad=True)
+        Broadcasting.apply(x).sum().backward()
+        assert x.grad.shape == shape and x.grad.numpy().ravel().tolist() == [2.0] * 3
+
+
+def test_custom_function_gradient_of_an_incompatible_shape_raises():
+    class Bad(mg.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x * 1
+
+        @staticmethod
+        def backward(ctx, grad):
+            return mg.ones(2)
+
+    for create_graph in (False, True):
+        x = mg.zeros(3, requires_grad=True)
+        with pytest.raises(RuntimeError, match=r"Function BadBackward returned an invalid "
+                                               r"gradient at index 0 - got \[2\] but "
+                                               r"expected shape compatible with \[3\]"):
+            Bad.apply(x).sum().backward(create_graph=create_graph)
+
+
 def test_custom_function_must_return_tensors():
     class Bad(mg.autograd.Function):
         @staticmethod
@@ -532,6 +626,33 @@ def test_custom_function_must_return_tensors():
 
     with pytest.raises(TypeError, match="must return Tensor"):
         Bad.apply(mg.randn(2, requires_grad=True))
+
+
+# --- gradcheck ---------------------------------------------------------------------------
+
+
+def test_gradcheck_leaves_every_grad_as_it_was():
+    w = mg.randn(3, dtype=mg.float64, requires_grad=True)  # used by fn, not checked
+    x = mg.randn(3, dtype=mg.float64, requires_grad=True)
+    x.grad = before = mg.full((3,), 7.0, dtype=mg.float64)
+    assert mg.autograd.gradcheck(lambda t: (t * w).tanh(), [x])
+    assert x.grad is before and x.grad.tolist() == [7.0] * 3
+    assert w.grad is None
+
+
+@pytest.mark.parametrize("layout", ["fortran", "strided"])
+def test_gradcheck_perturbs_non_contiguous_inputs(layout, rng):
+    data = rng.standard_normal((3, 4))
+    x = mg.tensor(data, requires_grad=True)
+    if layout == "fortran":
+        x.data = np.asfortranarray(x.data)
+    else:  # the first columns of a wider array
+        wide = np.zeros((3, 6))
+        wide[:, :4] = data
+        x.data = wide[:, :4]
+    assert not x.data.flags.c_contiguous
+    assert mg.autograd.gradcheck(lambda t: (t * t * t).sum(1), [x])
+    np.testing.assert_array_equal(x.numpy(), data)  # every perturbation undone
 
 
 # --- the deferred weight gradient (OuterGrad) -------------------------------------------

@@ -9,6 +9,9 @@ loops and with the PyTorch golden fixtures.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import zlib
 from pathlib import Path
 
@@ -372,11 +375,29 @@ def test_unknown_nonlinearity():
         bptt.rnn_forward(x, p, nonlinearity="sigmoid")
 
 
-@pytest.mark.parametrize("num_layers", [0, -1, 1.5])
+@pytest.mark.parametrize("num_layers", [0, -1, 1.5, True, np.int64(0), np.float64(2.0), "2"])
 def test_bad_num_layers(num_layers):
-    x, p = _rnn_setup()
+    x, p = _rnn_setup(num_layers=1 if num_layers is True else 2)
     with pytest.raises(ValueError, match=r"num_layers: expected an integer >= 1, got"):
         bptt.rnn_forward(x, p, num_layers=num_layers)
+
+
+@pytest.mark.parametrize("num_layers", [np.int64(2), np.int32(2), np.uint8(2)],
+                         ids=lambda n: type(n).__name__)
+def test_numpy_integer_num_layers(num_layers):
+    """Any integer type but bool, as ``nn.RNN`` accepts; same results as a plain int."""
+    x, p = _rnn_setup(num_layers=2)
+    out, h_n, cache = bptt.rnn_forward(x, p, num_layers=num_layers)
+    ref_out, ref_h_n, ref_cache = bptt.rnn_forward(x, p, num_layers=2)
+    assert h_n.shape == (2, 2, 5)
+    np.testing.assert_array_equal(out, ref_out)
+    np.testing.assert_array_equal(h_n, ref_h_n)
+    assert cache.num_layers == 2 and type(cache.num_layers) is int
+    grads = bptt.rnn_backward(cache, np.ones_like(out))
+    ref = bptt.rnn_backward(ref_cache, np.ones_like(out))
+    assert set(grads) == set(ref)
+    for key in ref:
+        np.testing.assert_array_equal(grads[key], ref[key], err_msg=key)
 
 
 def test_bad_backward_arguments():
@@ -390,3 +411,58 @@ def test_bad_backward_arguments():
         bptt.gru_backward(cache, out)
     with pytest.raises(ValueError, match=r"hx: expected a pair"):
         bptt.lstm_forward(x, p, np.zeros((1, 2, 5)))
+
+
+# ------------------------------------------------------------------ no autograd inside
+_NO_MINIGRAD_SCRIPT = r"""
+import sys, types
+sys.modules["minigrad"] = None  # any `import minigrad` (or submodule) now raises
+# Import models/bptt.py as the submodule `models.bptt` WITHOUT running
+# models/__init__.py (which imports the minigrad-based models).
+pkg = types.ModuleType("models")
+pkg.__path__ = [sys.argv[1]]
+sys.modules["models"] = pkg
+import numpy as np
+from models import bptt
+
+rng = np.random.default_rng(0)
+B, T, I, H, L = 2, 3, 4, 5, 2
+x = rng.standard_normal((B, T, I))
+for cell, G in (("rnn", 1), ("lstm", 4), ("gru", 3)):
+    params = {}
+    for k in range(L):
+        for sfx in ("", "_reverse"):
+            params[f"weight_ih_l{k}{sfx}"] = rng.uniform(-0.5, 0.5, (G * H, I if k == 0 else 2 * H))
+            params[f"weight_hh_l{k}{sfx}"] = rng.uniform(-0.5, 0.5, (G * H, H))
+            params[f"bias_ih_l{k}{sfx}"] = rng.uniform(-0.5, 0.5, G * H)
+            params[f"bias_hh_l{k}{sfx}"] = rng.uniform(-0.5, 0.5, G * H)
+    fwd, bwd = getattr(bptt, cell + "_forward"), getattr(bptt, cell + "_backward")
+    out, finals, cache = fwd(x, params, num_layers=L, bidirectional=True)
+    finals = finals if cell == "lstm" else (finals,)
+    g_fin = tuple(np.ones_like(f) for f in finals)
+    grads = bwd(cache, np.ones_like(out), g_fin if cell == "lstm" else g_fin[0])
+    results = [out, *finals, *grads.values()]
+    results += [a for layer in cache.layers for c in layer for a in c
+                if not isinstance(a, (str, bool))]
+    bad = [type(a) for a in results if type(a) is not np.ndarray]
+    assert not bad, (cell, bad)
+    assert all(np.isfinite(a).all() for a in results), cell
+    assert set(grads) >= {"input", "h0", *params}, cell
+assert sys.modules["minigrad"] is None
+loaded = sorted(m for m in sys.modules if m == "minigrad" or m.startswith("minigrad."))
+assert loaded == ["minigrad"], loaded
+print("no-minigrad ok")
+"""
+
+
+def test_bptt_runs_without_minigrad():
+    """``models.bptt`` neither imports ``minigrad`` nor creates a ``Tensor``: with
+    ``minigrad`` made unimportable, forward + backward of all three cells run and return
+    plain ``numpy.ndarray`` results (outputs, states, gradients, cache arrays)."""
+    repo = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "PYTHONPATH": str(repo), "OPENBLAS_NUM_THREADS": "1"}
+    proc = subprocess.run(
+        [sys.executable, "-c", _NO_MINIGRAD_SCRIPT, str(repo / "models")],
+        cwd=repo, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "no-minigrad ok" in proc.stdout

@@ -299,6 +299,70 @@ def test_mixing_devices_names_both(fake_cuda, name, op):
     assert a.grad is None
 
 
+@pytest.mark.parametrize("name, op", [
+    ("add", lambda gpu, scalar: gpu + scalar), ("add", lambda gpu, scalar: scalar + gpu),
+    ("mul", lambda gpu, scalar: gpu * scalar), ("sub", lambda gpu, scalar: scalar - gpu),
+    ("div", lambda gpu, scalar: gpu / scalar), ("pow", lambda gpu, scalar: gpu ** scalar),
+    ("where", lambda gpu, scalar: mg.where(gpu > 0, gpu, scalar)),
+    ("gt", lambda gpu, scalar: gpu > scalar),
+])
+@pytest.mark.parametrize("dtype", [mg.float32, mg.float64])
+def test_a_zero_dim_cpu_tensor_with_a_cuda_tensor_raises(fake_cuda, name, op, dtype):
+    # PyTorch moves CPU scalars silently; here every operand must be on one device
+    scalar = mg.tensor(2.0, dtype=dtype, requires_grad=True)
+    with pytest.raises(RuntimeError, match=rf"{name}: expected all tensors on the same "
+                                           r"device, got (cuda and cpu|cpu and cuda) "
+                                           r"\(move one with \.to"):
+        op(fake_cuda(2, 2), scalar)
+
+
+def test_a_zero_dim_cuda_tensor_with_a_cpu_tensor_raises(fake_cuda):
+    with pytest.raises(RuntimeError, match="mul: expected all tensors on the same device, "
+                                           "got cpu and cuda"):
+        mg.ones(3) * fake_cuda()
+
+
+def test_where_checks_the_device_of_the_condition(fake_cuda):
+    a, b = fake_cuda(2), fake_cuda(2)
+    with pytest.raises(RuntimeError, match="where: expected all tensors on the same "
+                                           "device, got cpu and cuda"):
+        mg.where(mg.tensor([True, False]), a, b)
+
+
+def test_custom_function_gradient_of_the_wrong_shape():
+    class Bad(mg.autograd.Function):
+        @staticmethod
+        def forward(ctx, scale, x):
+            return x * scale
+
+        @staticmethod
+        def backward(ctx, grad):
+            return None, grad.sum()
+
+    x = mg.ones(3, requires_grad=True)
+    loss = Bad.apply(2.0, x).sum()
+    with pytest.raises(RuntimeError, match=r"^Function BadBackward returned an invalid "
+                                           r"gradient at index 1 - got \[\] but expected "
+                                           r"shape compatible with \[3\]$"):
+        loss.backward()
+    assert x.grad is None
+
+
+def test_custom_function_gradient_that_is_not_a_tensor():
+    class Bad(mg.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x * 2
+
+        @staticmethod
+        def backward(ctx, grad):
+            return 2.0
+
+    with pytest.raises(TypeError, match="Function BadBackward returned a float at index 0, "
+                                        "expected a Tensor or None"):
+        Bad.apply(mg.ones(3, requires_grad=True)).sum().backward()
+
+
 # --- a failed call changes nothing -----------------------------------------------------
 
 

@@ -17,6 +17,8 @@ integer outputs (indices) are compared exactly and are not differentiated.
 
 from __future__ import annotations
 
+import sys
+import warnings
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,6 +27,8 @@ import numpy as np
 import pytest
 
 import minigrad as mg
+import minigrad.nn.functional as F
+from minigrad import backend
 
 
 @dataclass(frozen=True)
@@ -155,6 +159,11 @@ def _matmul_specs() -> list[OpSpec]:
     for k, bias in {"row": (5,), "full": (3, 5), "keepdim-row": (1, 5), "scalar": ()}.items():
         specs.append(OpSpec(f"addmm-bias-{k}", mg.addmm, lambda b, m1, m2: b + m1 @ m2,
                             (bias, (3, 4), (4, 5))))
+    for k, x_shape in {"1d": (4,), "2d": (3, 4), "3d": (2, 3, 4)}.items():  # ops.Linear
+        specs.append(OpSpec(f"linear-{k}", F.linear, lambda x, w, b: x @ w.T + b,
+                            (x_shape, (5, 4), (5,))))
+        specs.append(OpSpec(f"linear-{k}-nobias", F.linear, lambda x, w: x @ w.T,
+                            (x_shape, (5, 4))))
     return specs
 
 
@@ -380,6 +389,8 @@ def test_forward_matches_numpy(spec: OpSpec, dtype, device):
 def test_gradcheck(spec: OpSpec, device):
     inputs = [mg.tensor(a, device=device, requires_grad=True) for a in _inputs(spec)]
     assert mg.autograd.gradcheck(spec.fn, inputs)
+    assert all(x.grad is None for x in inputs)  # gradcheck leaves .grad as it found it
+    _objective(spec, inputs).backward()
     for x in inputs:
         assert x.grad is not None and x.grad.shape == x.shape and x.grad.dtype == mg.float64
         assert x.grad.device == device
@@ -536,6 +547,88 @@ def test_var_of_singleton_dim_unbiased_vs_biased():
     np.testing.assert_allclose(x.var(1).numpy(), [np.var([1, 2, 4], ddof=1)], rtol=1e-6)
     np.testing.assert_allclose(x.var(1, unbiased=False).numpy(), [np.var([1, 2, 4])],
                                rtol=1e-6)
+
+
+def _grads_without_warnings(fn, *values):
+    """``fn(*leaves).sum().backward()``, with any NumPy RuntimeWarning an error."""
+    leaves = [mg.tensor(v, dtype=mg.float64, requires_grad=True) for v in values]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        fn(*leaves).sum().backward()
+    return [x.grad.tolist() for x in leaves]
+
+
+def test_power_zero_has_zero_derivative_at_zero():
+    # x ** 0 is the constant 1: derivative 0 everywhere, as PyTorch (not 0 * 0^-1 = nan)
+    assert _grads_without_warnings(lambda x: x ** 0, [0.0, 2.0]) == [[0.0, 0.0]]
+    assert _grads_without_warnings(lambda x: x ** 0.0, [0.0, -1.0]) == [[0.0, 0.0]]
+    assert _grads_without_warnings(lambda x, y: x ** y, [0.0, 0.0, 3.0], [0.0, 2.0, 0.0]) == [
+        [0.0, 0.0, 0.0], [0.0, 0.0, np.log(3.0)]]
+
+
+def test_power_of_zero_has_zero_derivative_in_the_exponent():
+    # d(0^y)/dy = 0^y log 0: PyTorch takes it as 0 where y >= 0 (0^y is constant there)
+    assert _grads_without_warnings(lambda y: 0.0 ** y, [0.0, 2.0]) == [[0.0, 0.0]]
+    assert _grads_without_warnings(lambda x, y: x ** y, [0.0, 0.0], [0.0, 2.0]) == [
+        [0.0, 0.0], [0.0, 0.0]]
+    y = mg.tensor([-1.0], requires_grad=True)  # 0^-1 = inf: the gradient stays -inf
+    with np.errstate(divide="ignore"):  # NumPy's warning for the forward 0^-1
+        (0.0 ** y).sum().backward()
+    assert y.grad.tolist() == [-np.inf]
+
+
+def test_power_edge_derivatives_also_hold_under_create_graph():
+    x = mg.tensor([0.0, 2.0], dtype=mg.float64, requires_grad=True)
+    y = mg.tensor([0.0, 3.0], dtype=mg.float64, requires_grad=True)
+    (x ** y).sum().backward(create_graph=True)
+    assert x.grad.tolist() == [0.0, 12.0] and x.grad.requires_grad
+    assert y.grad.tolist() == [0.0, 8.0 * np.log(2.0)]
+
+
+def test_variance_of_one_element_is_nan_without_warnings():
+    x = mg.tensor([1.0], requires_grad=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        v = x.var()
+        assert v.shape == () and np.isnan(v.item())
+        v.backward()  # nan, as PyTorch, not a ZeroDivisionError
+    assert np.isnan(x.grad.item())
+    assert x.var(unbiased=False).item() == 0.0
+    kept = mg.ones(2, 1).var(1, keepdim=True)
+    assert kept.shape == (2, 1) and np.isnan(kept.numpy()).all()
+    assert np.isnan(mg.tensor(1.0).var().item())
+
+
+def test_scatter_add_uses_add_at_and_falls_back_to_cupyx(monkeypatch):
+    calls = []
+
+    class FakeGpuArray(np.ndarray):
+        pass
+
+    class AddWithAt:
+        @staticmethod
+        def at(target, index, values):
+            calls.append("add.at")
+            np.add.at(target, index, values)
+
+    fake_cupy = type("cupy", (), {"ndarray": FakeGpuArray, "add": AddWithAt})
+    fake_cupyx = type("cupyx", (), {"scatter_add": staticmethod(
+        lambda target, index, values: (calls.append("cupyx"), np.add.at(target, index,
+                                                                         values)))})
+    monkeypatch.setattr(backend, "_cupy", fake_cupy)
+    monkeypatch.setitem(sys.modules, "cupyx", fake_cupyx)
+
+    target = np.zeros(3).view(FakeGpuArray)
+    backend.scatter_add(target, np.array([0, 0, 2]), np.ones(3))
+    assert calls == ["add.at"] and target.tolist() == [2.0, 0.0, 1.0]  # CuPy >= 13
+
+    fake_cupy.add = object()  # CuPy < 13: ufuncs have no .at
+    backend.scatter_add(target, np.array([1]), np.ones(1))
+    assert calls == ["add.at", "cupyx"] and target.tolist() == [2.0, 1.0, 1.0]
+
+    plain = np.zeros(2)  # NumPy: np.add.at
+    backend.scatter_add(plain, np.array([1, 1]), np.ones(2))
+    assert plain.tolist() == [0.0, 2.0] and len(calls) == 2
 
 
 def test_squeeze_on_non_unit_dim_is_a_noop():

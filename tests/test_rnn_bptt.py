@@ -69,9 +69,12 @@ def autograd_run(cell, params, x, states, g_out, g_fin, L, bidirectional, bias, 
     else:
         out, h_n = module(xt, None if st is None else st[0])
         finals = [h_n]
-    loss = (out * mg.tensor(g_out)).sum()
+    # g_out None: no term in the output (only the final states carry a gradient)
+    loss = None if g_out is None else (out * mg.tensor(g_out)).sum()
     for f, g in zip(finals, g_fin):
-        loss = loss + (f * mg.tensor(g)).sum()
+        if g is not None:
+            term = (f * mg.tensor(g)).sum()
+            loss = term if loss is None else loss + term
     loss.backward()
     grads = {"input": xt.grad.numpy()}
     if st is not None:
@@ -183,3 +186,59 @@ def test_fused_matches_bptt_float64(case):
     for what, a, b in compare(case, np.float64, fused=True):
         diff = np.abs(a - b).max()
         assert diff < 1e-9, f"{what}: max abs diff {diff:.3g}"
+
+
+# upstream gradient only on the final states: ``*_backward(cache, None, grad_h_n)``
+FINAL_ONLY = [
+    ("rnn", "tanh", "h_n"),
+    ("rnn", "relu", "h_n"),
+    ("gru", None, "h_n"),
+    ("lstm", None, "h_n+c_n"),
+    ("lstm", None, "h_n"),
+    ("lstm", None, "c_n"),
+]
+
+
+@pytest.mark.parametrize("with_states", [True, False], ids=["h0", "noh0"])
+@pytest.mark.parametrize(("cell", "nonlinearity", "upstream"), FINAL_ONLY,
+                         ids=["-".join(filter(None, c)) for c in FINAL_ONLY])
+def test_final_state_only_gradient_matches_graph(cell, nonlinearity, upstream, with_states):
+    """``grad_output=None`` with a gradient on ``h_n`` (LSTM: on ``h_n`` and / or ``c_n``,
+    the other ``None``), 2 layers, bidirectional, float64: every gradient equals that of
+    the graph path of ``nn`` for ``loss = sum(h_n * g_h) (+ sum(c_n * g_c))``."""
+    B, T, I, H, L, bi = 3, 6, 4, 5, 2, True
+    seed = zlib.crc32(repr((cell, nonlinearity, upstream, with_states)).encode())
+    params, x, states, _, g_fin = make_case(cell, B, T, I, H, L, bi, True, True, False,
+                                            seed=seed, dtype=np.float64)
+    if cell == "lstm":
+        g_fin = [g if name in upstream.split("+") else None
+                 for g, name in zip(g_fin, ("h_n", "c_n"))]
+    kw = dict(num_layers=L, bidirectional=bi)
+    given = states if with_states else None
+    if cell == "lstm":
+        out, (h_n, c_n), cache = bptt.lstm_forward(x, params, None if given is None
+                                                   else tuple(given), **kw)
+        finals, ref = [h_n, c_n], bptt.lstm_backward(cache, None, tuple(g_fin))
+    elif cell == "rnn":
+        out, h_n, cache = bptt.rnn_forward(x, params, None if given is None else given[0],
+                                           nonlinearity=nonlinearity, **kw)
+        finals, ref = [h_n], bptt.rnn_backward(cache, None, g_fin[0])
+    else:
+        out, h_n, cache = bptt.gru_forward(x, params, None if given is None else given[0],
+                                           **kw)
+        finals, ref = [h_n], bptt.gru_backward(cache, None, g_fin[0])
+    # the graph path gets explicit zeros when bptt got None (see ``compare``)
+    graph_states = states if with_states else [np.zeros_like(s) for s in states]
+    got_out, got_finals, got = autograd_run(cell, params, x, graph_states, None, g_fin, L, bi,
+                                            True, True, nonlinearity)
+    assert np.abs(got_out - out).max() < 1e-9
+    for a, b in zip(got_finals, finals):
+        assert np.abs(a - b).max() < 1e-9
+    assert set(got) == set(ref) == {"input", *["h0", "c0"][:len(finals)], *params}
+    for key in ref:
+        assert ref[key].shape == got[key].shape, key
+        diff = np.abs(got[key] - ref[key]).max()
+        assert diff < 1e-9, f"grad {key}: max abs diff {diff:.3g}"
+        # not vacuous: the final states feed every gradient (reverse direction: input
+        # and h0 through its whole sequence; forward direction: all steps too)
+        assert np.abs(ref[key]).max() > 1e-6, key

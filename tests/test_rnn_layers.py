@@ -238,31 +238,49 @@ def test_gradcheck_relu_nobias_time_first():
     _gradcheck_module(module, x, [h0])
 
 
-@pytest.mark.parametrize("cls", [nn.RNN, nn.LSTM, nn.GRU], ids=lambda c: c.__name__)
+@pytest.mark.parametrize("cls", [nn.RNN, nn.LSTM, nn.GRU, nn.RNNCell, nn.LSTMCell,
+                                 nn.GRUCell], ids=lambda c: c.__name__)
 def test_parameters_init_and_names(cls):
-    G = {nn.RNN: 1, nn.LSTM: 4, nn.GRU: 3}[cls]
+    """PyTorch's names and shapes; every parameter U(-1/sqrt(H), 1/sqrt(H)), spread over
+    that range (not constant), reproducible with the seed; layers and cells alike."""
+    is_cell = cls in CELLS.values()
+    G = {nn.RNN: 1, nn.LSTM: 4, nn.GRU: 3, nn.RNNCell: 1, nn.LSTMCell: 4, nn.GRUCell: 3}[cls]
+    weights = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+
+    def make(**kwargs):
+        return cls(5, 16, **kwargs) if is_cell else cls(5, 16, num_layers=2,
+                                                          bidirectional=True, **kwargs)
+
     mg.manual_seed(0)
-    module = cls(5, 16, num_layers=2, bidirectional=True)
+    module = make()
     names = [n for n, _ in module.named_parameters()]
-    expected = [f"{w}_l{k}{s}" for k in range(2) for s in ("", "_reverse")
-                for w in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
+    if is_cell:
+        expected = list(weights)
+        shapes = {"weight_ih": (G * 16, 5), "weight_hh": (G * 16, 16), "bias_ih": (G * 16,),
+                  "bias_hh": (G * 16,)}
+    else:
+        expected = [f"{w}_l{k}{s}" for k in range(2) for s in ("", "_reverse")
+                    for w in weights]
+        shapes = {"weight_ih_l0": (G * 16, 5), "weight_ih_l1_reverse": (G * 16, 32),
+                  "weight_hh_l1": (G * 16, 16), "bias_hh_l0": (G * 16,)}
     assert names == expected
-    shapes = dict(module.named_parameters())
-    assert shapes["weight_ih_l0"].shape == (G * 16, 5)
-    assert shapes["weight_ih_l1_reverse"].shape == (G * 16, 32)
-    assert shapes["weight_hh_l1"].shape == (G * 16, 16)
-    assert shapes["bias_hh_l0"].shape == (G * 16,)
+    params = dict(module.named_parameters())
+    for name, shape in shapes.items():
+        assert params[name].shape == shape, name
     bound = 1 / math.sqrt(16)
-    for _, p in module.named_parameters():
-        assert p.requires_grad and p.dtype == mg.get_default_dtype()
-        assert np.abs(p.numpy()).max() <= bound
-        assert np.abs(p.numpy()).max() > bound / 2  # spread over the range
+    for name, p in module.named_parameters():
+        a = p.numpy()
+        assert p.requires_grad and p.dtype == mg.get_default_dtype(), name
+        assert -bound <= a.min() and a.max() <= bound, name
+        assert np.abs(a).max() > bound / 2, name  # spread over the range
+        assert np.unique(a).size > a.size // 2, name  # not all equal (nor a few values)
     mg.manual_seed(0)
-    again = cls(5, 16, num_layers=2, bidirectional=True)
+    again = make()
     for (_, a), (_, b) in zip(module.named_parameters(), again.named_parameters()):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
-    assert [n for n, _ in cls(5, 16, bias=False).named_parameters()] == [
-        "weight_ih_l0", "weight_hh_l0"]
+    no_bias = [n for n, _ in cls(5, 16, bias=False).named_parameters()]
+    assert no_bias == (["weight_ih", "weight_hh"] if is_cell else ["weight_ih_l0",
+                                                                     "weight_hh_l0"])
 
 
 def test_extra_repr():
@@ -424,8 +442,27 @@ def test_bad_lstm_states():
         lstm(x, (mg.zeros(1, 2, 4), mg.zeros(1, 3, 4)))
     with pytest.raises(ValueError, match=r"expected c0 of shape \(1, 2, 4\)"):
         lstm(x, (None, mg.zeros(1, 2, 5)))
-    with pytest.raises(TypeError, match=r"expected hx to be a tuple \(h0, c0\)"):
+    with pytest.raises(TypeError, match=r"LSTM: expected hx to be a tuple \(h0, c0\) of "
+                                        r"Tensors or None, got Tensor$"):
         lstm(x, mg.zeros(1, 2, 4))
+    h0 = mg.zeros(1, 2, 4)
+    with pytest.raises(TypeError, match=r"LSTM: expected hx to be a tuple \(h0, c0\).*"
+                                        r"got a tuple of length 1$"):
+        lstm(x, (h0,))
+    with pytest.raises(TypeError, match=r"LSTM: .*got a list of length 3$"):
+        lstm(x, [h0, h0, h0])
+    cell = nn.LSTMCell(3, 4)
+    h = mg.zeros(2, 4)
+    with pytest.raises(TypeError, match=r"LSTMCell: expected hx to be a tuple \(h, c\) of "
+                                        r"Tensors or None, got a tuple of length 1$"):
+        cell(x[:, 0], (h,))
+    with pytest.raises(TypeError, match=r"LSTMCell: .*got a tuple of length 0$"):
+        cell(x[:, 0], ())
+    with pytest.raises(TypeError, match=r"LSTMCell: .*got Tensor$"):
+        cell(x[:, 0], h)
+    # a list of two states is accepted, as a tuple
+    np.testing.assert_array_equal(cell(x[:, 0], [h, h])[0].numpy(),
+                                  cell(x[:, 0], (h, h))[0].numpy())
     with pytest.raises(ValueError, match=r"LSTMCell: expected c of shape \(2, 4\)"):
         nn.LSTMCell(3, 4)(mg.randn(2, 3), (mg.zeros(2, 4), mg.zeros(3, 4)))
 
@@ -574,6 +611,39 @@ def test_dropout_between_layers(fused):
     d, _ = rnn(x)
     np.testing.assert_array_equal(c.numpy(), d.numpy())  # identity in eval mode
     np.testing.assert_allclose(c.numpy(), reference.numpy(), rtol=1e-12)
+
+
+@pytest.mark.parametrize("bidirectional", [False, True], ids=["uni", "bi"])
+@pytest.mark.parametrize("fused", [False, True], ids=["graph", "fused"])
+def test_dropout_placement(fused, bidirectional):
+    """Dropout acts only on the input of layers k > 0: never inside layer 0 (its final
+    state is the dropout-free one), never on the last layer's output nor on h_n (the
+    output at the last step of each top direction IS its final state, and tanh outputs
+    stay in [-1, 1] with no exact zeros -- inverted dropout would zero or double them)."""
+    mg.manual_seed(10)
+    D, H = (2 if bidirectional else 1), 6
+    kwargs = dict(num_layers=2, bidirectional=bidirectional, fused=fused)
+    rnn = nn.RNN(4, H, dropout=0.5, **kwargs).double()
+    plain = nn.RNN(4, H, **kwargs).double()
+    plain.load_state_dict(rnn.state_dict())
+    assert rnn.training
+    x = mg.randn(3, 5, 4, dtype=mg.float64)
+    mg.manual_seed(1)
+    out, h_n = rnn(x)
+    ref_out, ref_h_n = plain(x)
+    out, h_n, ref_out, ref_h_n = (t.numpy() for t in (out, h_n, ref_out, ref_h_n))
+    # dropout is active: the top layer saw a different input
+    assert not np.allclose(out, ref_out)
+    assert not np.allclose(h_n[D:], ref_h_n[D:])
+    # layer 0 (every direction) is untouched
+    np.testing.assert_allclose(h_n[:D], ref_h_n[:D], rtol=0, atol=1e-12)
+    # no dropout on the top output / h_n: out at the last step of each direction is h_n
+    np.testing.assert_array_equal(out[:, -1, :H], h_n[D])
+    if bidirectional:
+        np.testing.assert_array_equal(out[:, 0, H:], h_n[D + 1])
+    for what, a in (("output", out), ("h_n", h_n)):
+        assert np.abs(a).max() <= 1.0, what  # not scaled by 1 / (1 - p)
+        assert np.count_nonzero(a == 0) == 0, what  # not zeroed
 
 
 def test_dropout_on_one_layer_warns():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 import minigrad as mg
 from minigrad import nn
@@ -60,7 +61,7 @@ def test_summary_table(capsys):
     model = TextModel()
     model.drop.train()
     model.head.eval()  # mixed modes must come back as they were
-    text = model.summary((2, 5))  # int64 zeros: the first layer is an Embedding
+    text = model.summary((2, 5))  # int64 zeros: the model has an Embedding
     assert text == EXPECTED
     assert capsys.readouterr().out == text + "\n"  # printed too, as Keras does
     assert model.training and model.drop.training and not model.head.training
@@ -90,3 +91,43 @@ def test_summary_dtype_override_and_double_model():
     model.summary((1, 2))
     model.summary((1, 2), dtype=mg.float32)
     assert seen == [mg.float64, mg.float32]
+
+
+class HeadFirst(nn.Module):
+    """The head is registered before the Embedding that feeds it."""
+
+    def __init__(self):
+        super().__init__()
+        self.head = nn.Linear(10, 2)
+        self.emb = nn.Embedding(20, 10)
+
+    def forward(self, idx):
+        return self.head(self.emb(idx))
+
+
+def test_summary_uses_int64_input_when_an_embedding_is_anywhere():
+    seen = []
+    model = HeadFirst()
+    model.register_forward_hook(lambda m, inputs, out: seen.append(inputs[0].dtype))
+    lines = model.summary((3, 7)).splitlines()
+    assert seen == [mg.int64]
+    assert lines[4:6] == ["head (Linear)    (3, 7, 2)          22",
+                          "emb (Embedding)  (3, 7, 10)        200"]
+
+
+def test_summary_suggests_dtype_when_the_forward_pass_fails():
+    class Lookup(nn.Module):  # indexes a table with its input: needs int ids
+        def __init__(self):
+            super().__init__()
+            self.table = nn.Parameter(mg.randn(10, 3))
+
+        def forward(self, idx):
+            return self.table[idx]
+
+    model = Lookup()
+    with pytest.raises(RuntimeError, match=r"summary: the forward pass on zeros of shape "
+                                           r"\(4,\) and dtype float32 failed \(IndexError: "
+                                           r".*\); .*pass it: summary\(input_shape, dtype="):
+        model.summary((4,))
+    assert model.training and not model._forward_hooks  # restored despite the failure
+    assert "(4, 3)" in model.summary((4,), dtype=mg.int64)

@@ -166,6 +166,47 @@ def test_tensor_tensor_promotion(a, b, expected):
         assert mg.cat([x, y]).dtype == expected and mg.stack([y, x]).dtype == expected
 
 
+@pytest.mark.parametrize("make, expected", [
+    # within a category, a 0-d tensor never widens a dimensioned one (PyTorch's rule)
+    (lambda: mg.ones(2) + mg.tensor(np.float64(1)), mg.float32),
+    (lambda: mg.tensor(np.float64(1)) * mg.ones(2), mg.float32),
+    (lambda: mg.ones(2, dtype=mg.int32) + mg.tensor(1), mg.int32),
+    (lambda: mg.tensor(1) - mg.ones(2, dtype=mg.int32), mg.int32),
+    (lambda: mg.ones(2, dtype=mg.float16) * mg.tensor(2.0), mg.float16),
+    (lambda: mg.where(mg.tensor([True, False]), mg.ones(2), mg.tensor(0.0, dtype=mg.float64)),
+     mg.float32),
+    # a 0-d tensor of a higher category decides: its own dtype
+    (lambda: mg.ones(2, dtype=mg.int32) + mg.tensor(1.5), mg.float32),
+    (lambda: mg.ones(2, dtype=mg.int32) + mg.tensor(1.5, dtype=mg.float64), mg.float64),
+    (lambda: mg.tensor([True, False]) + mg.tensor(1, dtype=mg.int32), mg.int32),
+    # two 0-d tensors, or two dimensioned ones: the usual promotion
+    (lambda: mg.tensor(1.0) + mg.tensor(1.0, dtype=mg.float64), mg.float64),
+    (lambda: mg.ones(2) + mg.ones(2, dtype=mg.float64), mg.float64),
+])
+def test_zero_dim_tensors_do_not_promote_dimensioned_ones(make, expected):
+    assert make().dtype == expected
+
+
+def test_result_type_rules():
+    rt = mg.dtypes.result_type
+    assert rt(mg.float32, mg.float64, False, True) == mg.float32
+    assert rt(mg.float64, mg.float32, True, False) == mg.float32
+    assert rt(mg.int64, mg.int32, True, False) == mg.int32
+    assert rt(mg.int32, mg.float64, False, True) == mg.float64
+    assert rt(mg.bool, mg.int64, False, True) == mg.int64
+    assert rt(mg.float32, mg.float64) == mg.float64
+
+
+def test_gradient_reaches_a_zero_dim_leaf_in_its_own_dtype():
+    scale = mg.tensor(2.0, dtype=mg.float64, requires_grad=True)
+    x = mg.ones(3, requires_grad=True)
+    out = x * scale
+    assert out.dtype == mg.float32
+    out.sum().backward()
+    assert scale.grad.dtype == mg.float64 and scale.grad.item() == 3.0
+    assert x.grad.dtype == mg.float32 and x.grad.tolist() == [2.0, 2.0, 2.0]
+
+
 def test_mixed_precision_gradients_come_back_in_each_leaf_dtype():
     a = mg.ones(2, dtype=mg.float32, requires_grad=True)
     b = mg.ones(2, dtype=mg.float64, requires_grad=True)
@@ -220,6 +261,34 @@ def test_repr():
     assert "dtype=float64" in repr(mg.tensor([1.0], dtype=mg.float64))
     assert "requires_grad=True" in repr(mg.tensor([1.0], requires_grad=True))
     assert "grad_fn=<MulBackward>" in repr(mg.tensor([1.0], requires_grad=True) * 2)
+
+
+def test_grad_fn_repr_names_the_backward_node():
+    x = mg.tensor([1.0, 2.0], requires_grad=True)
+    y = x.sum()
+    assert repr(y.grad_fn) == "<SumBackward>"
+    assert repr(y) == "tensor(3., grad_fn=<SumBackward>)"
+    assert repr(x.max(0).values.grad_fn) == "<MaxMinDimBackward>"
+
+
+def test_public_tensor_methods_have_docstrings_and_type_hints():
+    import inspect
+    import typing
+
+    missing = []
+    for name, member in vars(mg.Tensor).items():
+        if name.startswith("_") and name != "__init__":
+            continue
+        fn = member.fget if isinstance(member, property) else member
+        if not callable(fn) or name == "clip":  # clip is an alias of clamp
+            continue
+        if not inspect.getdoc(fn):
+            missing.append(f"{name}: no docstring")
+        params = [p for p in inspect.signature(fn).parameters if p != "self"]
+        hints = typing.get_type_hints(fn)
+        if any(p not in hints for p in params) or "return" not in hints:
+            missing.append(f"{name}: incomplete type hints")
+    assert not missing, missing
 
 
 def test_to_float_double_long():

@@ -123,15 +123,49 @@ class Function:
                 f"{type(self).__name__}.backward returned {len(result)} gradients, "
                 f"expected {len(self._arg_is_tensor)} (one per forward argument)"
             )
-        picked = tuple(g for g, is_t in zip(result, self._arg_is_tensor) if is_t)
+        # the gradients of the Tensor arguments, each checked against its input
+        positions = [i for i, is_t in enumerate(self._arg_is_tensor) if is_t]
+        picked = tuple(self._checked_grad(result[i], t, i)
+                       for i, t in zip(positions, self.inputs))
         if create_graph:
             return picked
         return tuple(g.data if isinstance(g, Tensor) else g for g in picked)
 
+    def _checked_grad(self, grad, input_, index: int):
+        """A user ``backward``'s gradient for ``input_``, as PyTorch validates it: the
+        input's shape, or one that broadcasting made from it (summed back); anything
+        else is an error naming the argument ``index``."""
+        if grad is None or getattr(grad, "shape", None) == input_.shape:
+            return grad
+        if not hasattr(grad, "shape"):
+            raise TypeError(
+                f"Function {type(self).__name__}Backward returned a "
+                f"{type(grad).__name__} at index {index}, expected a Tensor or None")
+        shape, target = tuple(grad.shape), tuple(input_.shape)
+        lead = len(shape) - len(target)
+        if lead < 0 or any(n not in (1, m) for n, m in zip(target, shape[lead:])):
+            raise RuntimeError(
+                f"Function {type(self).__name__}Backward returned an invalid gradient at "
+                f"index {index} - got {list(shape)} but expected shape compatible with "
+                f"{list(target)}")
+        from ..ops.dual import sum_to
+
+        return sum_to(grad, target)
+
     def _release(self) -> None:
-        """Free saved buffers and edges after a backward without retain_graph."""
-        self.saved = None
-        self.inputs = None
+        """Free everything the node holds after a backward without retain_graph: the
+        saved values, the edges, and any buffer ``forward`` kept as a plain ``ctx``
+        attribute (masks, probabilities, ...)."""
+        state = self.__dict__  # (dict operations: this runs once per node per backward)
+        n_outputs = state.get("_n_outputs")  # set by apply only for several outputs
+        state.clear()
+        state["saved"] = None  # marks the node as freed (see engine._freed_error)
+        state["inputs"] = None
+        if n_outputs is not None:  # a freed node's outputs are still addressed by index
+            state["_n_outputs"] = n_outputs
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__}Backward>"
 
 
 class Op(Function):

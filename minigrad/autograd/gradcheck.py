@@ -7,6 +7,7 @@ from collections.abc import Callable
 import numpy as np
 
 from .. import backend
+from . import engine
 
 
 def gradcheck(fn: Callable, inputs, eps: float = 1e-6, atol: float = 1e-5,
@@ -44,35 +45,44 @@ def gradcheck(fn: Callable, inputs, eps: float = 1e-6, atol: float = 1e-5,
         return float(sum((backend.to_numpy(o.data) * v).sum()
                          for o, v in zip(outs, projections)))
 
-    # analytic
-    for t in checked:
-        t.grad = None
-    outs = [o for o in outputs() if isinstance(o, Tensor) and o.dtype.kind == "f"]
-    total = None
-    for o, v in zip(outs, projections):
-        if not o.requires_grad:
-            continue
-        xp = backend.get_array_module(o.data)
-        term = (o * Tensor._make(xp.asarray(v))).sum()
-        total = term if total is None else total + term
-    if total is not None:
-        total.backward()
-    analytic = [np.zeros(t.shape) if t.grad is None else backend.to_numpy(t.grad.data)
-                for t in checked]
+    # analytic: d(scalar)/d(input) by one backward, accumulated into the checked
+    # inputs only (other leaves that fn uses keep their .grad), whose own .grad is
+    # saved and restored
+    saved_grads = [t.grad for t in checked]
+    try:
+        for t in checked:
+            t.grad = None
+        outs = [o for o in outputs() if isinstance(o, Tensor) and o.dtype.kind == "f"]
+        total = None
+        for o, v in zip(outs, projections):
+            if not o.requires_grad:
+                continue
+            xp = backend.get_array_module(o.data)
+            term = (o * Tensor._make(xp.asarray(v))).sum()
+            total = term if total is None else total + term
+        if total is not None:
+            xp = backend.get_array_module(total.data)
+            engine.backward([total], [xp.ones_like(total.data)], inputs=checked)
+        analytic = [np.zeros(t.shape) if t.grad is None else backend.to_numpy(t.grad.data)
+                    for t in checked]
+    finally:
+        for t, grad in zip(checked, saved_grads):
+            t.grad = grad
 
-    # numeric
+    # numeric: perturb each element in place, through an index into the real array
+    # (``data.reshape(-1)`` would be a copy for a non-contiguous array)
     for index, (t, grad) in enumerate(zip(checked, analytic)):
-        flat = t.data.reshape(-1)
-        numeric = np.zeros(flat.shape[0])
-        for i in range(flat.shape[0]):  # one perturbation per element: test-only code
-            old = flat[i].item()
-            flat[i] = old + eps
-            plus = scalar()
-            flat[i] = old - eps
-            minus = scalar()
-            flat[i] = old
-            numeric[i] = (plus - minus) / (2 * eps)
-        numeric = numeric.reshape(t.shape)
+        numeric = np.zeros(t.shape)
+        for position in np.ndindex(*t.shape):  # one perturbation per element: test-only
+            old = t.data[position].item()
+            try:
+                t.data[position] = old + eps
+                plus = scalar()
+                t.data[position] = old - eps
+                minus = scalar()
+            finally:
+                t.data[position] = old
+            numeric[position] = (plus - minus) / (2 * eps)
         error = np.abs(numeric - grad) - (atol + rtol * np.abs(numeric))
         if error.size and error.max() > 0:
             worst = np.unravel_index(int(error.argmax()), error.shape)

@@ -232,6 +232,21 @@ def _alias(owner: str, name: str, value, alias: str, alias_value):
     return alias_value
 
 
+def _check_state_pair(owner: str, hx, names: str) -> tuple:
+    """``hx`` as a 2-tuple of states (``None``: both zeros); raises ``TypeError`` naming
+    what came instead (another type, or a tuple / list of the wrong length)."""
+    if hx is None:
+        return (None, None)
+    if isinstance(hx, (tuple, list)):
+        if len(hx) == 2:
+            return tuple(hx)
+        got = f"a {type(hx).__name__} of length {len(hx)}"
+    else:
+        got = type(hx).__name__
+    raise TypeError(f"{owner}: expected hx to be a tuple {names} of Tensors or None, "
+                    f"got {got}")
+
+
 def _zeros(like: Tensor, shape: tuple) -> Tensor:
     xp = backend.get_array_module(like.data)
     return Tensor._make(xp.zeros(shape, dtype=like.dtype))
@@ -502,12 +517,8 @@ class LSTM(RNNBase):
                          dropout, bidirectional, fused)
 
     def forward(self, input: Tensor, hx=None):  # noqa: A002
-        if hx is None:
-            hx = (None, None)
-        elif not isinstance(hx, (tuple, list)) or len(hx) != 2:
-            raise TypeError(f"LSTM: expected hx to be a tuple (h0, c0) of Tensors or None, "
-                            f"got {type(hx).__name__}")
-        output, (h_n, c_n) = self._run(input, tuple(hx))
+        hx = _check_state_pair(type(self).__name__, hx, "(h0, c0)")
+        output, (h_n, c_n) = self._run(input, hx)
         return output, (h_n, c_n)
 
 
@@ -645,12 +656,8 @@ class LSTMCell(RNNCellBase):
         super().__init__(input_size, hidden_size, bias)
 
     def forward(self, input: Tensor, hx=None):  # noqa: A002
-        if hx is None:
-            hx = (None, None)
-        elif not isinstance(hx, (tuple, list)) or len(hx) != 2:
-            raise TypeError(f"LSTMCell: expected hx to be a tuple (h, c) of Tensors or "
-                            f"None, got {type(hx).__name__}")
-        h, c = self._step(input, tuple(hx))
+        hx = _check_state_pair(type(self).__name__, hx, "(h, c)")
+        h, c = self._step(input, hx)
         return h, c
 
 

@@ -15,8 +15,9 @@ def summary(module: Module, input_shape, dtype=None) -> str:
     its output (of the first tensor, for tuple outputs such as an RNN's) and the number
     of parameters it owns directly (not those of its children), then the totals.
 
-    The input is int64 when the first layer is an ``Embedding`` (token ids), else the
-    dtype of the model's parameters; ``dtype=`` overrides.  The pass runs in eval mode
+    The input is int64 when the model contains an ``Embedding`` anywhere (token ids),
+    else the dtype of the model's parameters; ``dtype=`` overrides (and is what to
+    pass when that guess is wrong: the error says so).  The pass runs in eval mode
     (no dropout, no random draws) under ``no_grad``; every module's mode is restored.
     """
     named = list(module.named_modules())
@@ -29,12 +30,17 @@ def summary(module: Module, input_shape, dtype=None) -> str:
 
     handles = [sub.register_forward_hook(record(name)) for name, sub in named]
     modes = [(sub, sub.training) for _, sub in named]
-    x = creation.zeros(tuple(input_shape), dtype=dtype or _input_dtype(module),
-                       device=_device(module))
+    input_dtype = dtype or _input_dtype(module)
+    x = creation.zeros(tuple(input_shape), dtype=input_dtype, device=_device(module))
     try:
         module.eval()
         with no_grad():
             module(x)
+    except Exception as err:
+        raise RuntimeError(
+            f"summary: the forward pass on zeros of shape {tuple(input_shape)} and dtype "
+            f"{input_dtype} failed ({type(err).__name__}: {err}); if the model expects "
+            "another input dtype, pass it: summary(input_shape, dtype=...)") from err
     finally:
         for handle in handles:
             handle.remove()
@@ -66,17 +72,10 @@ def _first_shape(output) -> tuple | None:
     return None
 
 
-def _first_layer(module: Module) -> Module:
-    for sub in module.modules():
-        if next(sub.children(), None) is None:
-            return sub
-    return module
-
-
 def _input_dtype(module: Module):
     from .layers import Embedding
 
-    if isinstance(_first_layer(module), Embedding):
+    if any(isinstance(sub, Embedding) for sub in module.modules()):
         return dtypes.int64
     for param in module.parameters():
         if param.dtype.kind == "f":

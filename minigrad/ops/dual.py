@@ -64,3 +64,15 @@ def sign(x):
     """Derivative of |x| (0 at 0); a constant either way."""
     data = x.data if _is_tensor(x) else x
     return get_array_module(data).sign(data)
+
+
+def zero_where(mask, x):
+    """``x`` with zeros where ``mask`` (a constant) is true.  A select, not a product:
+    ``0 * inf`` and ``0 * nan`` would stay nan."""
+    mask = mask.data if _is_tensor(mask) else mask
+    if _is_tensor(x):
+        from .elementwise import Where
+
+        zero = type(x)._make(get_array_module(x.data).zeros((), dtype=x.dtype))
+        return Where.apply(zero, x, condition=mask)
+    return get_array_module(x).where(mask, x.dtype.type(0), x)

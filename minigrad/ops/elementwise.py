@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import math
 
+import numpy as _np
+
 from ..autograd.function import Op
 from ..backend import get_array_module
-from .dual import log, sign, sum_to
+from .dual import log, sign, sum_to, zero_where
 
 
 class Add(Op):
@@ -81,9 +83,16 @@ class Pow(Op):
     def backward(ctx, grad):
         a, b, out = ctx.saved_tensors
         need_a, need_b = ctx.needs_input_grad
-        # d(a^b)/da = b a^(b-1);  d(a^b)/db = a^b log a
-        return (sum_to(grad * b * a ** (b - 1), a.shape) if need_a else None,
-                sum_to(grad * out * log(a), b.shape) if need_b else None)
+        grad_a = grad_b = None
+        with _np.errstate(divide="ignore", invalid="ignore"):  # the masked entries
+            if need_a:  # d(a^b)/da = b a^(b-1); 0 where b == 0 (a^0 = 1 is constant,
+                # and the formula would give 0 * 0^-1 = nan at a = 0)
+                grad_a = sum_to(zero_where(b == 0, grad * b * a ** (b - 1)), a.shape)
+            if need_b:  # d(a^b)/db = a^b log a; 0 where a == 0 and b >= 0, as PyTorch
+                # (0^b is constant there; the formula would give 0 * log 0 = nan)
+                grad_b = sum_to(zero_where((a == 0) & (b >= 0), grad * out * log(a)),
+                                b.shape)
+        return grad_a, grad_b
 
 
 class PowScalar(Op):
@@ -101,6 +110,8 @@ class PowScalar(Op):
         p = ctx.exponent
         if p == 2:
             return grad * (2 * x)
+        if p == 0:  # x^0 = 1 is constant (p x^(p-1) would be 0 * inf = nan at x = 0)
+            return grad * 0
         return grad * (p * x ** (p - 1))
 
 
@@ -110,14 +121,19 @@ class RPowScalar(Op):
     @staticmethod
     def forward(ctx, x, base):
         out = get_array_module(x).power(x.dtype.type(base), x)
-        ctx.save_for_backward(out)
+        ctx.save_for_backward(x, out)
+        ctx.base = base
         # a Python-scalar log (CuPy's ufuncs want an array argument)
         ctx.log_base = math.log(base) if base > 0 else (-math.inf if base == 0 else math.nan)
         return out
 
     @staticmethod
     def backward(ctx, grad):
-        (out,) = ctx.saved_tensors
+        x, out = ctx.saved_tensors
+        if ctx.base == 0:  # 0^x is constant for x >= 0: 0 there, as PyTorch (the
+            # formula would give 0 * log 0 = nan); -inf where x < 0
+            with _np.errstate(invalid="ignore"):
+                return zero_where(x >= 0, grad * out * ctx.log_base)
         return grad * out * ctx.log_base  # d(c^x)/dx = c^x log c
 
 

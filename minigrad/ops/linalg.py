@@ -93,13 +93,10 @@ class Linear(Op):
         need = ctx.needs_input_grad
         grad_x = grad @ weight if need[0] else None
         grad_w = None
-        if need[1]:
-            if ctx._graph_mode:
-                grad_w = sum_to(swap_last(grad) @ x, weight.shape) if grad.ndim > 2 else (
-                    swap_last(grad) @ x)
-            else:  # dW = g^T x over all leading dims
-                grad_w = OuterGrad(grad.reshape((-1, grad.shape[-1])),
-                                   x.reshape((-1, x.shape[-1])))
+        if need[1]:  # dW = g^T x summed over all leading dims (none for a 1-D x)
+            g2 = grad.reshape((-1, grad.shape[-1]))
+            x2 = x.reshape((-1, x.shape[-1]))
+            grad_w = swap_last(g2) @ x2 if ctx._graph_mode else OuterGrad(g2, x2)
         if len(need) == 2:
             return grad_x, grad_w
         grad_b = sum_to(grad, (grad.shape[-1],)) if need[2] else None

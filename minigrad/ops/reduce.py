@@ -64,7 +64,12 @@ class Var(Op):
         count = 1
         for a in axes:
             count *= x.shape[a]
-        ctx.denominator = max(count - correction, 0)
+        ctx.denominator = count - correction
+        if ctx.denominator <= 0:  # e.g. one element with correction 1: nan as PyTorch
+            # (NumPy would warn "Degrees of freedom <= 0" on the way)
+            shape = ctx.kept if keepdim else tuple(
+                n for i, n in enumerate(x.shape) if i not in axes)
+            return get_array_module(x).full(shape, float("nan"), dtype=x.dtype)
         return x.var(axis=axes, ddof=correction, keepdims=keepdim)
 
     @staticmethod
@@ -72,8 +77,9 @@ class Var(Op):
         (x,) = ctx.saved_tensors
         centered = x - x.mean(ctx.axes, keepdim=True) if ctx._graph_mode else (
             x - x.mean(axis=ctx.axes, keepdims=True))
-        # d var / dx = 2 (x - mean) / (N - correction)
-        return grad.reshape(ctx.kept) * centered * (2.0 / ctx.denominator)
+        # d var / dx = 2 (x - mean) / (N - correction); nan when N - correction <= 0
+        scale = 2.0 / ctx.denominator if ctx.denominator > 0 else float("nan")
+        return grad.reshape(ctx.kept) * centered * scale
 
 
 class MaxMin(Op):

@@ -49,6 +49,7 @@ class LRScheduler:
         self.step()
 
     def get_lr(self) -> list[float]:
+        """The new rate of each group (subclasses implement it)."""
         raise NotImplementedError
 
     def get_last_lr(self) -> list[float]:
@@ -108,6 +109,8 @@ class StepLR(LRScheduler):
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self) -> list[float]:
+        """The current rates, times ``gamma`` when ``last_epoch`` is a positive multiple
+        of ``step_size``."""
         if self.last_epoch == 0 or self.last_epoch % self.step_size != 0:
             return [group["lr"] for group in self.optimizer.param_groups]
         return [group["lr"] * self.gamma for group in self.optimizer.param_groups]
@@ -125,6 +128,7 @@ class ExponentialLR(LRScheduler):
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self) -> list[float]:
+        """The current rates times ``gamma`` (unchanged at step 0)."""
         if self.last_epoch == 0:
             return [group["lr"] for group in self.optimizer.param_groups]
         return [group["lr"] * self.gamma for group in self.optimizer.param_groups]
@@ -163,6 +167,7 @@ class CosineAnnealingLR(LRScheduler):
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self) -> list[float]:
+        """The next rate of each group, by the recursion in the class docstring."""
         groups = self.optimizer.param_groups
         if self.last_epoch == 0:
             return [group["lr"] for group in groups]

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import numbers
 from collections import defaultdict
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
@@ -49,7 +50,8 @@ class Optimizer:
     (and their values) a group falls back to.
     """
 
-    def __init__(self, params, defaults: dict[str, Any]):
+    def __init__(self, params: Iterable[Tensor] | Iterable[dict[str, Any]],
+                 defaults: dict[str, Any]):
         self.defaults = dict(defaults)
         self.state: defaultdict[Tensor, dict[str, Any]] = defaultdict(dict)
         self.param_groups: list[dict[str, Any]] = []
@@ -130,7 +132,7 @@ class Optimizer:
                         p.grad = p.grad.detach()
                     p.grad.data.fill(0)
 
-    def step(self, closure=None):
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """One update of every parameter that has a ``.grad``; returns ``closure()``'s
         loss when a closure is given."""
         loss = self._eval_closure(closure)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any
+
+from ..tensor import Tensor
 from .optimizer import Optimizer, _check_nonnegative, _l2_grad, _lerp_
 
 
@@ -29,8 +33,9 @@ class RMSprop(Optimizer):
     (:math:`b`, when :math:`\mu > 0`) and ``grad_avg`` (:math:`\bar g`, when centered).
     """
 
-    def __init__(self, params, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8,
-                 weight_decay: float = 0.0, momentum: float = 0.0, centered: bool = False):
+    def __init__(self, params: Iterable[Tensor] | Iterable[dict[str, Any]], lr: float = 1e-2,
+                 alpha: float = 0.99, eps: float = 1e-8, weight_decay: float = 0.0,
+                 momentum: float = 0.0, centered: bool = False):
         defaults = dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay,
                         momentum=momentum, centered=centered)
         self._validate_group(defaults)

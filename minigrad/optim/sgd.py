@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any
+
+from ..tensor import Tensor
 from .optimizer import Optimizer, _check_nonnegative, _l2_grad
 
 
@@ -24,8 +28,9 @@ class SGD(Optimizer):
     ``momentum_buffer`` (:math:`b`), only when momentum is used.
     """
 
-    def __init__(self, params, lr: float = 1e-3, momentum: float = 0.0,
-                 dampening: float = 0.0, weight_decay: float = 0.0, nesterov: bool = False):
+    def __init__(self, params: Iterable[Tensor] | Iterable[dict[str, Any]], lr: float = 1e-3,
+                 momentum: float = 0.0, dampening: float = 0.0, weight_decay: float = 0.0,
+                 nesterov: bool = False):
         defaults = dict(lr=lr, momentum=momentum, dampening=dampening,
                         weight_decay=weight_decay, nesterov=nesterov)
         self._validate_group(defaults)
