@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-try:  # CuPy is an optional extra: `pip install minigrad[cuda]`.
+try:  # CuPy is an optional extra: `pip install -e '.[cuda]'` in the repository.
     import cupy as _cupy
 except Exception:  # ImportError, or a CuPy build that fails to load its CUDA libs
     _cupy = None
@@ -48,7 +48,8 @@ def normalize_device(device: Any) -> str:
         why = "CuPy is not installed" if _cupy is None else "CuPy found no GPU"
         raise RuntimeError(
             f"device 'cuda' is not available: {why} "
-            "(install the GPU extra: pip install 'minigrad[cuda]')"
+            "(install CuPy: pip install -e '.[cuda]' in the minigrad repository, "
+            "or the cupy-cudaXXx wheel that matches your CUDA)"
         )
     return name
 

@@ -19,7 +19,7 @@ def manual_seed(seed: int) -> None:
     global _numpy_rng, _cupy_rng, _seed
     if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
         raise TypeError(f"manual_seed: expected an int seed, got {type(seed).__name__}")
-    _seed = int(seed)
+    _seed = int(seed) % 2**64  # negative seeds work, as in PyTorch
     _numpy_rng = np.random.default_rng(_seed)
     _cupy_rng = None  # recreated from the seed on first GPU use
 

@@ -260,7 +260,7 @@ def test_unknown_device(make):
 ])
 def test_cuda_unavailable(make):
     with pytest.raises(RuntimeError, match=r"device 'cuda' is not available: .*"
-                                           r"pip install 'minigrad\[cuda\]'"):
+                                           r"pip install -e '\.\[cuda\]'"):
         make()
     assert not mg.cuda.is_available()
 

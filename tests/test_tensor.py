@@ -383,3 +383,13 @@ def test_rand_and_randn_statistics():
     u = mg.rand(20000)
     assert abs(n.mean().item()) < 0.05 and abs(n.var().item() - 1) < 0.05
     assert 0 <= u.min().item() and u.max().item() < 1 and abs(u.mean().item() - 0.5) < 0.02
+
+
+def test_manual_seed_accepts_negative_seeds():
+    # PyTorch maps negative seeds into the unsigned 64-bit range instead of failing.
+    mg.manual_seed(-1)
+    first = mg.randn(3).numpy()
+    mg.manual_seed(-1)
+    assert np.array_equal(mg.randn(3).numpy(), first)
+    mg.manual_seed(2**64 - 1)
+    assert np.array_equal(mg.randn(3).numpy(), first)

@@ -82,7 +82,12 @@ class Linear(Op):
     @staticmethod
     def forward(ctx, x, weight, bias=None):
         ctx.save_for_backward(x, weight)
-        out = x @ weight.T
+        if x.ndim > 2:  # one 2-D GEMM over all leading dims (a strided 3-D input would
+            # otherwise become one small GEMM per batch row)
+            out = (x.reshape((-1, x.shape[-1])) @ weight.T).reshape(
+                x.shape[:-1] + (weight.shape[0],))
+        else:
+            out = x @ weight.T
         if bias is not None:
             out += bias
         return out
@@ -91,10 +96,10 @@ class Linear(Op):
     def backward(ctx, grad):
         x, weight = ctx.saved_tensors
         need = ctx.needs_input_grad
-        grad_x = grad @ weight if need[0] else None
+        g2 = grad.reshape((-1, grad.shape[-1]))  # (N, out): all leading dims as rows
+        grad_x = (g2 @ weight).reshape(x.shape) if need[0] else None  # dx = g W
         grad_w = None
         if need[1]:  # dW = g^T x summed over all leading dims (none for a 1-D x)
-            g2 = grad.reshape((-1, grad.shape[-1]))
             x2 = x.reshape((-1, x.shape[-1]))
             grad_w = swap_last(g2) @ x2 if ctx._graph_mode else OuterGrad(g2, x2)
         if len(need) == 2:
