@@ -7,18 +7,26 @@ For RNN, LSTM and GRU: minigrad's graph path (``nn.RNN``...), its fused path
 (``fused=True``), the hand-derived ``models.bptt`` forward/backward, and
 ``torch.nn.RNN``... when PyTorch is installed.  The loss is ``sum(output * g)`` for a
 fixed random ``g``, so every implementation backpropagates the same upstream gradient.
-Implementations are interleaved; medians after warm-up, float32.
+Implementations are interleaved in a fresh random order each round; medians after
+warm-up, float32.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import random
 import statistics
 import sys
 import time
 
 import numpy as np
+
+# PyTorch's OpenMP threads spin after every parallel region by default and take the
+# cores from NumPy's BLAS threads in the same process (and from PyTorch's own next op):
+# on the 2-core test machine PASSIVE made every implementation, PyTorch's too, faster.
+# Set it before PyTorch is imported; an explicit setting in the environment wins.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -91,8 +99,11 @@ def main(argv=None) -> None:
             for _ in range(3):
                 fn()
         times = {k: [] for k in fns}
+        order = list(fns.items())
+        shuffle = random.Random(0).shuffle
         for _ in range(args.rounds):
-            for k, fn in fns.items():
+            shuffle(order)  # a fresh order each round: no one always follows PyTorch
+            for k, fn in order:
                 t0 = time.perf_counter()
                 fn()
                 times[k].append(time.perf_counter() - t0)
