@@ -113,6 +113,20 @@ def make_parser(description: str, *, epochs: int, lr: float, hidden: int,
     return parser
 
 
+def add_data_args(parser: argparse.ArgumentParser, *, min_len: int, max_len: int,
+                  train_size: int, unit: str = "sequence") -> dict:
+    """Add the generated-data options (``--min-len --max-len --train-size --batch``);
+    returns their defaults, for ``parse_args(..., defaults=...)``."""
+    parser.add_argument("--min-len", type=positive_int, default=None,
+                        help=f"shortest {unit} (default {min_len})")
+    parser.add_argument("--max-len", type=positive_int, default=None,
+                        help=f"longest {unit} (default {max_len})")
+    parser.add_argument("--train-size", type=positive_int, default=None,
+                        help=f"training {unit}s (default {train_size})")
+    parser.add_argument("--batch", type=positive_int, default=64, help="batch size (default 64)")
+    return {"min_len": min_len, "max_len": max_len, "train_size": train_size}
+
+
 def parse_args(parser: argparse.ArgumentParser, argv: Sequence[str] | None = None, *,
                defaults: dict | None = None, quick: dict | None = None) -> argparse.Namespace:
     """Parse the command line, then give every option still ``None`` its value:

@@ -27,13 +27,13 @@ import sys
 # _common comes before NumPy: it limits NumPy's threads (see _common.py)
 from _common import (
     LossBar,
+    add_data_args,
     fail,
     final_line,
     get_pyplot,
     make_parser,
     parse_args,
     plot_path,
-    positive_int,
     save_loss_plot,
 )
 
@@ -85,15 +85,8 @@ def main(argv=None) -> int:
                          epochs_help="passes over the training set")
     parser.add_argument("--cell", choices=("rnn", "lstm", "gru"), default="gru",
                         help="recurrent layer (default gru)")
-    parser.add_argument("--min-len", type=positive_int, default=None,
-                        help="shortest sequence (default 10)")
-    parser.add_argument("--max-len", type=positive_int, default=None,
-                        help="longest sequence (default 60)")
-    parser.add_argument("--train-size", type=positive_int, default=None,
-                        help="training sequences (default 2048)")
-    parser.add_argument("--batch", type=positive_int, default=64, help="batch size (default 64)")
-    args = parse_args(parser, argv,
-                      defaults={"min_len": 10, "max_len": 60, "train_size": 2048},
+    defaults = add_data_args(parser, min_len=10, max_len=60, train_size=2048)
+    args = parse_args(parser, argv, defaults=defaults,
                       quick={"epochs": 4, "min_len": 6, "max_len": 12, "train_size": 512,
                              "hidden": 32})
     if not len(PATTERN) <= args.min_len <= args.max_len:

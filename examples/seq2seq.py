@@ -25,13 +25,13 @@ import sys
 # _common comes before NumPy: it limits NumPy's threads (see _common.py)
 from _common import (
     LossBar,
+    add_data_args,
     fail,
     final_line,
     get_pyplot,
     make_parser,
     parse_args,
     plot_path,
-    positive_int,
     save_figure,
     save_loss_plot,
 )
@@ -99,15 +99,8 @@ def main(argv=None) -> int:
                         help="what to do with the digits (default reverse)")
     parser.add_argument("--attention", choices=("dot", "additive", "none"), default="dot",
                         help="attention score (default dot); none: plain encoder-decoder")
-    parser.add_argument("--min-len", type=positive_int, default=None,
-                        help="fewest digits (default 3)")
-    parser.add_argument("--max-len", type=positive_int, default=None,
-                        help="most digits (default 8)")
-    parser.add_argument("--train-size", type=positive_int, default=None,
-                        help="training strings (default 4096)")
-    parser.add_argument("--batch", type=positive_int, default=64, help="batch size (default 64)")
-    args = parse_args(parser, argv,
-                      defaults={"min_len": 3, "max_len": 8, "train_size": 4096},
+    defaults = add_data_args(parser, min_len=3, max_len=8, train_size=4096, unit="digit string")
+    args = parse_args(parser, argv, defaults=defaults,
                       quick={"epochs": 2, "max_len": 5, "train_size": 512, "hidden": 32})
     if not args.min_len <= args.max_len:
         fail(f"--min-len {args.min_len} --max-len {args.max_len}: need min-len <= max-len")

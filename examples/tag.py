@@ -26,13 +26,13 @@ import sys
 # _common comes before NumPy: it limits NumPy's threads (see _common.py)
 from _common import (
     LossBar,
+    add_data_args,
     fail,
     final_line,
     get_pyplot,
     make_parser,
     parse_args,
     plot_path,
-    positive_int,
     save_loss_plot,
 )
 
@@ -82,15 +82,8 @@ def main(argv=None) -> int:
                         help="what to tag (default updown)")
     parser.add_argument("--cell", choices=("rnn", "lstm", "gru"), default="gru",
                         help="recurrent layer (default gru)")
-    parser.add_argument("--min-len", type=positive_int, default=None,
-                        help="shortest sequence (default 5)")
-    parser.add_argument("--max-len", type=positive_int, default=None,
-                        help="longest sequence (default 30)")
-    parser.add_argument("--train-size", type=positive_int, default=None,
-                        help="training sequences (default 2048)")
-    parser.add_argument("--batch", type=positive_int, default=64, help="batch size (default 64)")
-    args = parse_args(parser, argv,
-                      defaults={"min_len": 5, "max_len": 30, "train_size": 2048},
+    defaults = add_data_args(parser, min_len=5, max_len=30, train_size=2048)
+    args = parse_args(parser, argv, defaults=defaults,
                       quick={"epochs": 3, "max_len": 12, "train_size": 512, "hidden": 24})
     if not 2 <= args.min_len <= args.max_len:
         fail(f"--min-len {args.min_len} --max-len {args.max_len}: need "
