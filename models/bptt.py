@@ -136,6 +136,17 @@ def _check_nonlinearity(nonlinearity):
         )
 
 
+def _step_matmul(xp, a, b):
+    """The function for the per-step products ``a_t @ b`` written into an ``out=``
+    buffer of ``a``'s dtype.  For NumPy arrays of one dtype it is ``numpy.dot``: for
+    2-D arrays the same BLAS product as ``numpy.matmul`` (same results), with less
+    per-call overhead, which counts at one call per timestep on small sizes.
+    Otherwise ``matmul``, which also casts into an ``out`` of another dtype."""
+    if xp is numpy and a.dtype == b.dtype:
+        return numpy.dot
+    return xp.matmul
+
+
 def _zeros_or_copy(xp, a, shape, dtype):
     """A fresh ``shape`` array: a copy of ``a``, or zeros when ``a`` is None."""
     if a is None:
@@ -206,12 +217,17 @@ def rnn_layer_forward(xs, w_ih, w_hh, b_ih, b_hh, h0, nonlinearity="tanh"):
     hs = xp.empty((T + 1, B, H), dtype=xs.dtype)
     hs[0] = 0 if h0 is None else h0
     w_hh_t = w_hh.T
+    # The per-step views are made in one go (``hs[t]`` inside the loop would build a
+    # new view object every step) and the functions are looked up once: at small
+    # sizes this Python overhead is a good part of the step's cost.
+    h_steps, pre_steps = list(hs), list(pre)
+    matmul, tanh, use_tanh = _step_matmul(xp, hs, w_hh), xp.tanh, nonlinearity == "tanh"
     for t in range(T):
-        h = hs[t + 1]
-        xp.matmul(hs[t], w_hh_t, out=h)  # h_{t-1} @ W_hh^T
-        h += pre[t]
-        if nonlinearity == "tanh":
-            xp.tanh(h, out=h)
+        h = h_steps[t + 1]
+        matmul(h_steps[t], w_hh_t, out=h)  # h_{t-1} @ W_hh^T
+        h += pre_steps[t]
+        if use_tanh:
+            tanh(h, out=h)
         else:
             xp.maximum(h, 0, out=h)
     return hs[1:], RNNLayerCache(xs, w_ih, w_hh, hs, nonlinearity, has_bias)
@@ -244,14 +260,19 @@ def rnn_layer_backward(cache, dhs, dh_last=None, input_grad=True):
         # relu'(pre) = 1 where h > 0, else 0 (also 0 at 0)
         dpre[...] = hs[1:] > 0
     dh = _zeros_or_copy(xp, dh_last, (B, H), hs.dtype)
+    # per-step views made once, as in the forward loop
+    dpre_steps = list(dpre)
+    dhs_steps = None if dhs is None else list(dhs)
+    matmul = _step_matmul(xp, dpre, w_hh)
     for t in range(T - 1, -1, -1):
         # dh = dL/dh_t: from above plus from step t+1
-        if dhs is not None:
-            dh += dhs[t]
+        if dhs_steps is not None:
+            dh += dhs_steps[t]
         # dpre_t = act'(pre_t) * dh
-        dpre[t] *= dh
+        dpre_t = dpre_steps[t]
+        dpre_t *= dh
         # dh_{t-1} = dpre_t @ W_hh
-        xp.matmul(dpre[t], w_hh, out=dh)
+        matmul(dpre_t, w_hh, out=dh)
     dx, dw_ih, dw_hh, db = _weight_grads(xp, dpre, xs, hs[:-1], w_ih, input_grad)
     # b_ih and b_hh enter the same sum, so both get db
     db_ih, db_hh = (db, db.copy()) if has_bias else (None, None)

@@ -29,6 +29,7 @@ import pytest
 import minigrad as mg
 import minigrad.nn.functional as F
 from minigrad import backend
+from minigrad.ops import elementwise as E
 
 
 @dataclass(frozen=True)
@@ -195,6 +196,32 @@ def _math_specs() -> list[OpSpec]:
     ]
 
 
+def _lstm_cell_ref(gates, c):
+    i, f, g, o = np.split(gates, 4, axis=1)
+    c_new = _sigmoid(f) * c + _sigmoid(i) * np.tanh(g)
+    return _sigmoid(o) * np.tanh(c_new), c_new
+
+
+def _gru_cell_ref(xg, hg, h):
+    (x_r, x_z, x_n), (h_r, h_z, h_n) = np.split(xg, 3, axis=1), np.split(hg, 3, axis=1)
+    r, z = _sigmoid(x_r + h_r), _sigmoid(x_z + h_z)
+    n = np.tanh(x_n + r * h_n)
+    return (1 - z) * n + z * h
+
+
+def _rnn_cell_specs() -> list[OpSpec]:
+    """The fused pointwise parts of one LSTM / GRU step (B=2, H=3)."""
+    lstm, gru = E.LSTMCellPointwise.apply, E.GRUCellPointwise.apply
+    return [
+        OpSpec("lstm-cell-pointwise", lstm, _lstm_cell_ref, ((2, 12), (2, 3))),
+        OpSpec("lstm-cell-pointwise-h-only", lambda g, c: lstm(g, c)[0],
+               lambda g, c: _lstm_cell_ref(g, c)[0], ((2, 12), (2, 3))),
+        OpSpec("lstm-cell-pointwise-c-only", lambda g, c: lstm(g, c)[1],
+               lambda g, c: _lstm_cell_ref(g, c)[1], ((2, 12), (2, 3))),
+        OpSpec("gru-cell-pointwise", gru, _gru_cell_ref, ((2, 9), (2, 9), (2, 3))),
+    ]
+
+
 def _reduction_specs() -> list[OpSpec]:
     shape = ((2, 3, 4),)
     specs = []
@@ -355,7 +382,7 @@ def _join_split_specs() -> list[OpSpec]:
 
 SPECS = (_binary_specs() + _python_scalar_specs() + _pow_specs() + _matmul_specs()
          + _math_specs() + _reduction_specs() + _shape_specs() + _index_specs()
-         + _join_split_specs())
+         + _join_split_specs() + _rnn_cell_specs())
 SPEC_IDS = [s.name for s in SPECS]
 assert len(set(SPEC_IDS)) == len(SPEC_IDS), "duplicate op spec names"
 

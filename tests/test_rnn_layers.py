@@ -534,17 +534,37 @@ def test_create_graph_through_fused_raises():
         (out * out).sum().backward(create_graph=True)
 
 
-def test_create_graph_through_graph_path():
-    """The graph path supports double backward (the graph of the backward)."""
-    rnn = nn.RNN(2, 3).double()
-    x = mg.randn(2, 4, 2, dtype=mg.float64, requires_grad=True)
-    out, _ = rnn(x)
-    (out * out).sum().backward(create_graph=True)
-    g = x.grad
+@pytest.mark.parametrize("cls", [nn.RNN, nn.LSTM, nn.GRU], ids=lambda c: c.__name__)
+def test_create_graph_through_graph_path(cls):
+    """The graph path supports double backward (the graph of the backward); the
+    Hessian-vector product it gives equals finite differences of the gradient."""
+    mg.manual_seed(3)
+    rnn = cls(2, 3).double()
+    x0 = mg.randn(2, 4, 2, dtype=mg.float64).numpy()
+    v = np.cos(np.arange(x0.size)).reshape(x0.shape)
+
+    def grad_at(a, create_graph=False):
+        x = mg.tensor(a, requires_grad=True)
+        out, _ = rnn(x)
+        (out * out).sum().backward(create_graph=create_graph)
+        return x, x.grad
+
+    x, g = grad_at(x0, create_graph=True)
     assert g.requires_grad
     x.grad = None
-    (g * g).sum().backward()
-    assert x.grad is not None and np.isfinite(x.grad.numpy()).all()
+    (g * mg.tensor(v)).sum().backward()
+    eps = 1e-6
+    numeric = (grad_at(x0 + eps * v)[1].numpy() - grad_at(x0 - eps * v)[1].numpy()) / (
+        2 * eps)
+    np.testing.assert_allclose(x.grad.numpy(), numeric, rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("cls", [nn.LSTM, nn.GRU], ids=lambda c: c.__name__)
+def test_graph_path_records_two_nodes_per_step(cls):
+    """Per timestep: one GEMM node and ONE fused pointwise cell node."""
+    counts = [count_nodes(cls(3, 4)(mg.randn(2, T, 3, requires_grad=True))[0])
+              for T in (5, 9)]
+    assert counts[1] - counts[0] == 2 * (9 - 5)
 
 
 @pytest.mark.parametrize("cls", [nn.RNN, nn.LSTM, nn.GRU], ids=lambda c: c.__name__)

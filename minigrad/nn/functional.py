@@ -255,6 +255,9 @@ def _class_loss(op, name, input, target, weight, ignore_index, reduction):  # no
     _same_device(input, target, name)
     safe_target, sample_weight = _sample_weights(input, target.data, weight, ignore_index,
                                                  name)
+    if reduction == "mean" and op is _ops.CrossEntropy:  # the mean inside: one node
+        loss = op.apply(input, target=safe_target, weight=sample_weight, mean=True)
+        return loss.reshape(()) if unbatched else loss
     loss = op.apply(input, target=safe_target, weight=sample_weight)
     if reduction == "none":
         return loss.reshape(()) if unbatched else loss

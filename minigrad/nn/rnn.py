@@ -13,12 +13,20 @@ per timestep.  For every layer and direction:
 1. the input projections of ALL timesteps are one ``Linear`` op over ``(T*B, I)``
    rows, with both biases folded in (GRU: only the r, z parts of ``b_hh``);
 2. one ``unbind`` (a single multi-output node) hands out the per-step slices;
-3. per step ONE ``addmm(proj_t, h, W_hh^T)`` -- ``W_hh^T`` is one transpose node per
-   forward, so the engine collects the T weight-gradient terms as ``OuterGrad`` and
-   evaluates them as ONE batched GEMM -- followed by the cell's pointwise ops
-   (RNN: 2 nodes per step, LSTM/GRU: about 11);
+3. per step ONE GEMM node -- ``addmm(proj_t, h, W_hh^T)`` (GRU: ``addmm(b_hn, h,
+   W_hh^T)``, the input projection joins in the next node) -- whose ``W_hh^T`` is one
+   transpose node per forward, so the engine collects the T weight-gradient terms as
+   ``OuterGrad`` and evaluates them as ONE batched GEMM; then the cell's pointwise
+   part: RNN one activation node; LSTM / GRU ONE fused node
+   (``ops.elementwise.LSTMCellPointwise`` / ``GRUCellPointwise``, forward and
+   backward formulas side by side, as PyTorch's fused cell kernels).  So every cell
+   records 2 nodes per step (before the fused pointwise nodes, LSTM / GRU took 11);
 4. one ``stack`` collects the outputs (the reverse direction iterates reversed
    time and stacks in original order).
+
+The fused pointwise nodes are ordinary ops: BPTT across time still comes entirely
+from walking the per-step graph, and their backward formulas run on Tensors under
+``backward(create_graph=True)``, so double backward works through every layer.
 
 ``fused=True`` runs each layer direction as ONE autograd node whose forward and
 backward are the hand-derived kernels of ``models.bptt`` (see ``fused_rnn``);
@@ -51,10 +59,9 @@ _ACTIVATIONS = {"tanh": E.Tanh.apply, "relu": E.Relu.apply}
 
 # The raw ops of the hot loop (validated once per call, not once per step).
 _add = E.Add.apply
-_sub = E.Sub.apply
 _mul = E.Mul.apply
-_sigmoid = E.Sigmoid.apply
-_tanh = E.Tanh.apply
+_lstm_pointwise = E.LSTMCellPointwise.apply
+_gru_pointwise = E.GRUCellPointwise.apply
 _addmm = L.AddMM.apply
 _matmul = L.MatMul.apply
 _split = S.Split.apply
@@ -84,9 +91,9 @@ def _constant(like: Tensor, values) -> Tensor:
 
 # ------------------------------------------------------------------ per-cell math
 # ``prep(x, weights, opts)`` turns the input ``(..., I)`` into the per-step input
-# projections (a tuple of ``(..., G*H)`` tensors) and the per-forward constants;
-# ``step(projs_t, states, consts)`` advances the state tuple by one timestep.  The
-# layers call ``prep`` once per sequence and ``step`` once per timestep; the cells
+# projections (a 1-tuple holding the ``(..., G*H)`` tensor) and the per-forward
+# constants; ``step(projs_t, states, consts)`` advances the state tuple by one timestep.
+# The layers call ``prep`` once per sequence and ``step`` once per timestep; the cells
 # call both once.
 
 
@@ -112,16 +119,15 @@ class _LSTMMath:
     def prep(x, weights, nonlinearity=None):
         w_ih, w_hh, b_ih, b_hh = weights
         bias = None if b_ih is None else _add(b_ih, b_hh)
-        H = w_hh.shape[1]
-        return (_linear(x, w_ih, bias),), (_transpose(w_hh), (H, H, H, H))
+        return (_linear(x, w_ih, bias),), (_transpose(w_hh),)
 
     @staticmethod
     def step(projs, states, consts):
         h, c = states
-        w_t, sizes = consts
-        i, f, g, o = _split(_addmm(projs[0], h, w_t), sizes=sizes, dim=1, squeeze=False)
-        c = _add(_mul(_sigmoid(f), c), _mul(_sigmoid(i), _tanh(g)))
-        return _mul(_sigmoid(o), _tanh(c)), c
+        w_t, = consts
+        # 2 nodes: the gates GEMM, then ONE pointwise node for all of
+        # c' = sig(f) * c + sig(i) * tanh(g);  h' = sig(o) * tanh(c')
+        return _lstm_pointwise(_addmm(projs[0], h, w_t), c)
 
 
 class _GRUMath:
@@ -136,20 +142,16 @@ class _GRUMath:
         else:  # fold b_hr, b_hz into the input projection; b_hn stays inside r * (...)
             bias = _add(b_ih, _mul(b_hh, _constant(b_hh, [1.0] * (2 * H) + [0.0] * H)))
             b_h = _mul(b_hh, _constant(b_hh, [0.0] * (2 * H) + [1.0] * H))  # (0, 0, b_hn)
-        x_rz, x_n = _split(_linear(x, w_ih, bias), sizes=(2 * H, H), dim=x.ndim - 1,
-                           squeeze=False)
-        return (x_rz, x_n), (_transpose(w_hh), b_h, (2 * H, H), (H, H))
+        return (_linear(x, w_ih, bias),), (_transpose(w_hh), b_h)
 
     @staticmethod
     def step(projs, states, consts):
-        x_rz, x_n = projs
         h = states[0]
-        w_t, b_h, sizes_gh, sizes_rz = consts
+        w_t, b_h = consts
         gh = _matmul(h, w_t) if b_h is None else _addmm(b_h, h, w_t)  # W_hh h + (0, 0, b_hn)
-        gh_rz, gh_n = _split(gh, sizes=sizes_gh, dim=1, squeeze=False)
-        r, z = _split(_sigmoid(_add(x_rz, gh_rz)), sizes=sizes_rz, dim=1, squeeze=False)
-        n = _tanh(_add(x_n, _mul(r, gh_n)))
-        return (_add(n, _mul(z, _sub(h, n))),)  # (1 - z) * n + z * h
+        # ONE pointwise node for r, z = sig(x_rz + gh_rz); n = tanh(x_n + r * gh_n);
+        # h' = (1 - z) * n + z * h
+        return (_gru_pointwise(projs[0], gh, h),)
 
 
 def _graph_direction(cell, x, states, weights, *, reverse, nonlinearity, time_dim=0,
@@ -158,21 +160,13 @@ def _graph_direction(cell, x, states, weights, *, reverse, nonlinearity, time_di
 
     ``x`` has time on ``time_dim``; the output stacks the steps on ``out_dim``.
     """
-    projs, consts = cell.prep(x, weights, nonlinearity)
-    T = x.shape[time_dim]
-    columns = [_split(p, sizes=(1,) * T, dim=time_dim, squeeze=True) for p in projs]
+    (proj,), consts = cell.prep(x, weights, nonlinearity)
+    column = _split(proj, sizes=(1,) * x.shape[time_dim], dim=time_dim, squeeze=True)
     step = cell.step
-    outs = [None] * T
-    order = range(T - 1, -1, -1) if reverse else range(T)
-    if len(columns) == 1:
-        (column,) = columns
-        for t in order:
-            states = step((column[t],), states, consts)
-            outs[t] = states[0]
-    else:
-        for t in order:
-            states = step(tuple(c[t] for c in columns), states, consts)
-            outs[t] = states[0]
+    outs = [None] * len(column)
+    for t in (reversed(range(len(column))) if reverse else range(len(column))):
+        states = step((column[t],), states, consts)
+        outs[t] = states[0]
     return _stack(*outs, dim=out_dim), states
 
 

@@ -291,3 +291,156 @@ class Cast(Op):
         if ctx._graph_mode:
             return Cast.apply(grad, dtype=ctx.in_dtype)
         return grad.astype(ctx.in_dtype)
+
+
+# ------------------------------------------------------------------ fused RNN cells
+# The pointwise part of one LSTM / GRU step as ONE node each (the GEMMs stay their own
+# ``addmm`` nodes), as in PyTorch's fused cell kernels.  BPTT still comes from the
+# graph: a recurrent layer records these nodes once per timestep and the engine walks
+# them.  The math is written once with helpers that take arrays or Tensors, so that
+# under ``backward(create_graph=True)`` the backward formula runs on Tensors and
+# records a differentiable graph (the activations are then recomputed from the saved
+# inputs, as ops, instead of read from the forward's cached arrays).
+
+
+def _is_tensor(x) -> bool:
+    return hasattr(x, "grad_fn")
+
+
+def _sigmoid(x):
+    """sigma(x), on an array (stable: (tanh(x/2) + 1) / 2) or as a Tensor op."""
+    if _is_tensor(x):
+        return Sigmoid.apply(x)
+    out = x * 0.5
+    get_array_module(x).tanh(out, out=out)
+    out += 1
+    out *= 0.5
+    return out
+
+
+def _tanh(x):
+    return Tanh.apply(x) if _is_tensor(x) else get_array_module(x).tanh(x)
+
+
+def _cat_last(*parts):
+    """Join along the last dim (an array concatenate, or a ``Cat`` node)."""
+    if _is_tensor(parts[0]):
+        from .shape import Cat
+
+        return Cat.apply(*parts, dim=parts[0].ndim - 1)
+    return get_array_module(parts[0]).concatenate(parts, axis=-1)
+
+
+def _zeros_like(x):
+    if _is_tensor(x):
+        return type(x)._make(get_array_module(x.data).zeros(x.shape, dtype=x.dtype))
+    return get_array_module(x).zeros_like(x)
+
+
+def _lstm_cell(gates, c):
+    """LSTM pointwise math from the gate pre-activations ``(B, 4H)`` (order i, f, g, o)
+    and the cell state ``(B, H)``; returns ``(s, g, c', tanh(c'))`` where
+    ``s = sigma(gates)`` holds i, f, o in its blocks 0, 1, 3 (block 2 is unused: one
+    sigmoid over all four blocks is cheaper than three calls on slices)."""
+    H = c.shape[-1]
+    s = _sigmoid(gates)
+    g = _tanh(gates[:, 2 * H:3 * H])
+    c_new = s[:, H:2 * H] * c + s[:, :H] * g  # f * c + i * g
+    return s, g, c_new, _tanh(c_new)
+
+
+class LSTMCellPointwise(Op):
+    """One LSTM step after its GEMM: ``(gates, c) -> (h', c')`` with::
+
+        i, f, g, o = sigma(gates_i), sigma(gates_f), tanh(gates_g), sigma(gates_o)
+        c' = f * c + i * g
+        h' = o * tanh(c')
+
+    Backward (dh', dc' the output gradients; sigma' = s (1 - s), tanh' = 1 - t^2)::
+
+        dc_tot = dc' + dh' * o * (1 - tanh(c')^2)   # c' reaches the loss two ways
+        d gates_i = dc_tot * g * i (1 - i)
+        d gates_f = dc_tot * c * f (1 - f)
+        d gates_g = dc_tot * i * (1 - g^2)
+        d gates_o = dh' * tanh(c') * o (1 - o)
+        dc        = dc_tot * f
+    """
+
+    @staticmethod
+    def forward(ctx, gates, c):
+        s, g, c_new, tc = _lstm_cell(gates, c)
+        ctx.save_for_backward(gates, c)  # Tensors under create_graph (see Op)
+        ctx.acts = (s, g, tc)            # the arrays the ordinary backward reuses
+        H = c.shape[-1]
+        return s[:, 3 * H:] * tc, c_new  # h' = o * tanh(c')
+
+    @staticmethod
+    def backward(ctx, grad_h, grad_c):
+        gates, c = ctx.saved_tensors
+        if ctx._graph_mode:  # differentiable activations, recomputed as ops
+            s, g, _, tc = _lstm_cell(gates, c)
+        else:
+            s, g, tc = ctx.acts
+        H = c.shape[-1]
+        i, f, o = s[:, :H], s[:, H:2 * H], s[:, 3 * H:]
+        if grad_h is None:  # an output that received no gradient
+            grad_h = _zeros_like(c if grad_c is None else grad_c)
+        ds = s * (1 - s)  # sigma' of every block (block 2 unused)
+        dc = grad_h * o * (1 - tc * tc)
+        if grad_c is not None:
+            dc = dc + grad_c
+        d_gates = _cat_last(dc * g * ds[:, :H], dc * c * ds[:, H:2 * H],
+                            dc * i * (1 - g * g), grad_h * tc * ds[:, 3 * H:])
+        need_gates, need_c = ctx.needs_input_grad
+        return (d_gates if need_gates else None), (dc * f if need_c else None)
+
+
+def _gru_cell(xg, hg, h):
+    """GRU pointwise math from the input and hidden projections ``(B, 3H)`` (order
+    r, z, n; ``hg`` includes ``b_hn``) and the state ``(B, H)``; returns
+    ``(r, z, n, hg_n, h')``."""
+    H = h.shape[-1]
+    rz = _sigmoid(xg[:, :2 * H] + hg[:, :2 * H])
+    r, z = rz[:, :H], rz[:, H:]
+    hg_n = hg[:, 2 * H:]
+    n = _tanh(xg[:, 2 * H:] + r * hg_n)
+    return r, z, n, hg_n, n + z * (h - n)  # h' = (1 - z) * n + z * h
+
+
+class GRUCellPointwise(Op):
+    """One GRU step after its GEMMs: ``(xg, hg, h) -> h'`` with ``xg = W_ih x + b_ih
+    (+ b_hr, b_hz)`` and ``hg = W_hh h (+ b_hn)``, both ``(B, 3H)``::
+
+        r = sigma(xg_r + hg_r);   z = sigma(xg_z + hg_z)
+        n = tanh(xg_n + r * hg_n);   h' = (1 - z) * n + z * h
+
+    Backward (dh' the output gradient)::
+
+        dn_pre = dh' * (1 - z) * (1 - n^2)       # through n's tanh
+        dz_pre = dh' * (h - n) * z (1 - z)
+        dr_pre = dn_pre * hg_n * r (1 - r)
+        d xg = (dr_pre, dz_pre, dn_pre);   d hg = (dr_pre, dz_pre, dn_pre * r)
+        dh   = dh' * z
+    """
+
+    @staticmethod
+    def forward(ctx, xg, hg, h):
+        r, z, n, hg_n, h_new = _gru_cell(xg, hg, h)
+        ctx.save_for_backward(xg, hg, h)  # Tensors under create_graph (see Op)
+        ctx.acts = (r, z, n, hg_n)        # the arrays the ordinary backward reuses
+        return h_new
+
+    @staticmethod
+    def backward(ctx, grad):
+        xg, hg, h = ctx.saved_tensors
+        if ctx._graph_mode:  # differentiable activations, recomputed as ops
+            r, z, n, hg_n, _ = _gru_cell(xg, hg, h)
+        else:
+            r, z, n, hg_n = ctx.acts
+        dn = grad * (1 - z) * (1 - n * n)
+        dz = grad * (h - n) * z * (1 - z)
+        dr = dn * hg_n * r * (1 - r)
+        need_x, need_h_proj, need_h = ctx.needs_input_grad
+        return (_cat_last(dr, dz, dn) if need_x else None,
+                _cat_last(dr, dz, dn * r) if need_h_proj else None,
+                grad * z if need_h else None)

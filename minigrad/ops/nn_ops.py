@@ -125,19 +125,30 @@ class CrossEntropy(Op):
     ``target`` ``(N, *d)``: int class ids, ignored positions replaced by any valid id;
     ``weight`` ``(N, *d)``: each sample's factor (0 where ignored, else its class weight).
     Returns ``loss = weight * (logsumexp(x) - x[target])`` of shape ``(N, *d)``.
+
+    With ``mean=True`` it returns the weighted mean ``loss.sum() / weight.sum()`` (a
+    0-d array) instead: ``reduction='mean'`` as one graph node rather than three
+    (this op, a sum, a division), which matters when the step is only a few ops.  The
+    arithmetic is the same as that of the three nodes, so are the results.
     """
 
     @staticmethod
-    def forward(ctx, x, target, weight):
+    def forward(ctx, x, target, weight, mean=False):
         xp = get_array_module(x)
         shifted = x - x.max(axis=1, keepdims=True)
         exps = xp.exp(shifted)
         sums = exps.sum(axis=1, keepdims=True)
-        picked = xp.take_along_axis(shifted, target[:, None], axis=1)[:, 0]
+        if x.ndim == 2:  # (N, C): plain indexing, cheaper than take_along_axis
+            picked = shifted[xp.arange(x.shape[0]), target]
+        else:  # (N, C, *d): the class dim is not the last one
+            picked = xp.take_along_axis(shifted, target[:, None], axis=1)[:, 0]
         loss = (xp.log(sums[:, 0]) - picked) * weight
         exps /= sums  # now the softmax probabilities, kept for backward
         ctx.probs, ctx.target, ctx.weight = exps, target, weight
+        ctx.total_weight = weight.sum() if mean else None
         ctx.save_for_backward(x)
+        if mean:  # over the non-ignored samples, each counted with its class weight
+            return loss.sum() / ctx.total_weight
         return loss
 
     @staticmethod
@@ -145,6 +156,8 @@ class CrossEntropy(Op):
         # loss_n = w_n (log sum_c exp x_nc - x_n,t_n)
         #   =>  dloss_n/dx_nc = w_n (softmax(x_n)_c - [c == t_n])
         (x,) = ctx.saved_tensors
+        if ctx.total_weight is not None:  # mean: every loss_n gets grad / sum(w)
+            grad = grad / ctx.total_weight
         probs = Softmax.apply(x, dim=1) if ctx._graph_mode else ctx.probs
         one_hot = _class_one_hot(ctx.target, x.shape[1], x.dtype)
         return (probs - one_hot) * _with_class_dim(grad * ctx.weight)
