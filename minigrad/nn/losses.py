@@ -32,16 +32,21 @@ class _WeightedLoss(_Loss):
         self.register_buffer("weight", weight)
 
 
-class CrossEntropyLoss(_WeightedLoss):
-    """Cross-entropy of logits ``(N, C)`` / ``(N, C, d1, ...)`` against int64 class ids
-    ``(N,)`` / ``(N, d1, ...)``; targets equal to ``ignore_index`` are skipped and
-    ``'mean'`` averages over the others.  For ``(B, T, C)`` sequence logits pass
-    ``logits.transpose(1, 2)`` or ``logits.reshape(B * T, C)``."""
+class _ClassIndexLoss(_WeightedLoss):
+    """A weighted loss over int64 class-index targets, some of which may be skipped
+    (``ignore_index``)."""
 
     def __init__(self, weight: Tensor | None = None, ignore_index: int = -100,
                  reduction: str = "mean"):
         super().__init__(weight, reduction)
         self.ignore_index = ignore_index
+
+
+class CrossEntropyLoss(_ClassIndexLoss):
+    """Cross-entropy of logits ``(N, C)`` / ``(N, C, d1, ...)`` against int64 class ids
+    ``(N,)`` / ``(N, d1, ...)``; targets equal to ``ignore_index`` are skipped and
+    ``'mean'`` averages over the others.  For ``(B, T, C)`` sequence logits pass
+    ``logits.transpose(1, 2)`` or ``logits.reshape(B * T, C)``."""
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:  # noqa: A002
         """``(N, C)`` logits, ``(N,)`` int64 targets -> scalar (``(N,)`` for
@@ -49,14 +54,9 @@ class CrossEntropyLoss(_WeightedLoss):
         return F.cross_entropy(input, target, self.weight, self.ignore_index, self.reduction)
 
 
-class NLLLoss(_WeightedLoss):
+class NLLLoss(_ClassIndexLoss):
     """Negative log-likelihood of log-probabilities (e.g. ``LogSoftmax`` outputs);
     arguments and shapes as ``CrossEntropyLoss``."""
-
-    def __init__(self, weight: Tensor | None = None, ignore_index: int = -100,
-                 reduction: str = "mean"):
-        super().__init__(weight, reduction)
-        self.ignore_index = ignore_index
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:  # noqa: A002
         """``(N, C)`` log-probabilities, ``(N,)`` int64 targets -> scalar (``(N,)`` for
