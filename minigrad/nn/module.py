@@ -10,12 +10,17 @@ orders match PyTorch's.
 
 from __future__ import annotations
 
+import warnings
+import weakref
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
 
 from .. import backend, dtypes
+from ..autograd.function import Function
+from ..autograd.grad_mode import is_grad_enabled
 from ..tensor import Tensor
 from .parameter import Parameter
 
@@ -35,18 +40,160 @@ class IncompatibleKeys(NamedTuple):
 
 
 class RemovableHandle:
-    """Returned by ``register_forward_hook``; ``remove()`` unregisters the hook."""
+    """Returned by every ``register_*_hook``; ``remove()`` unregisters the hook (also
+    usable as a context manager: the hook is removed on exit)."""
 
-    _next_id = 0
+    next_id = 0
 
-    def __init__(self, hooks: dict):
-        self.hooks = hooks
-        self.id = RemovableHandle._next_id
-        RemovableHandle._next_id += 1
+    def __init__(self, hooks_dict: dict, *, extra_dict: dict | list | None = None):
+        self.hooks_dict_ref = weakref.ref(hooks_dict)
+        self.id = RemovableHandle.next_id
+        RemovableHandle.next_id += 1
+        extras = [extra_dict] if isinstance(extra_dict, dict) else list(extra_dict or ())
+        self.extra_dict_ref = tuple(weakref.ref(d) for d in extras)
 
     def remove(self) -> None:
         """Unregister the hook (nothing happens if it is already gone)."""
-        self.hooks.pop(self.id, None)
+        for ref in (self.hooks_dict_ref, *self.extra_dict_ref):
+            hooks = ref()
+            if hooks is not None:
+                hooks.pop(self.id, None)
+
+    def __enter__(self) -> RemovableHandle:
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.remove()
+
+
+class _HookDict(OrderedDict):
+    """A hook registry that deep-copies (``copy.deepcopy(module)``) as a plain
+    OrderedDict: handles hold weak references to it."""
+
+    def __reduce_ex__(self, protocol):
+        return (_HookDict, (), None, None, iter(self.items()))
+
+
+class _BackwardHookIdentity(Function):
+    """The identity, recorded as a graph node so that the gradients flowing through it
+    can be seen (and replaced) by a module's backward hooks: ``forward`` returns its
+    inputs unchanged; ``backward`` hands the gradients to ``ctx.on_grad`` and passes on
+    what it returns."""
+
+    @staticmethod
+    def forward(ctx, on_grad, *tensors):
+        ctx.on_grad = on_grad
+        return tuple(Tensor._make(t.data) for t in tensors)
+
+    @staticmethod
+    def backward(ctx, *grads):
+        return (None, *ctx.on_grad(grads))
+
+
+class _BackwardHook:
+    """PyTorch's ``BackwardHook``: the state one forward call shares between the node
+    wrapping the module's outputs (which sees ``grad_output`` first and runs the
+    backward pre-hooks) and the node wrapping its positional Tensor inputs (which
+    sees ``grad_input`` once it is ready and runs the full backward hooks)."""
+
+    def __init__(self, module: Module, hooks: list, pre_hooks: list):
+        self.module, self.hooks, self.pre_hooks = module, hooks, pre_hooks
+        self.grad_outputs: tuple | None = None
+        self.n_inputs = 0
+        self.input_index: list | None = None  # positions of the wrapped inputs
+        self.n_outputs = 0
+        self.output_index: list | None = None
+
+    @staticmethod
+    def _wrap(values: tuple, on_grad) -> tuple[tuple, list | None]:
+        """Route the Tensors among ``values`` that require grad through one identity
+        node; returns the new values and the positions wrapped (None: nothing was)."""
+        index = [i for i, v in enumerate(values)
+                 if isinstance(v, Tensor) and v.requires_grad]
+        if not index or not is_grad_enabled():
+            return values, None
+        wrapped = _BackwardHookIdentity.apply(on_grad, *[values[i] for i in index])
+        values = list(values)
+        for i, t in zip(index, wrapped):
+            values[i] = t
+        return tuple(values), index
+
+    @staticmethod
+    def _pack(index: list, grads: tuple, size: int) -> tuple:
+        packed = [None] * size
+        for i, g in zip(index, grads):
+            packed[i] = g
+        return tuple(packed)
+
+    def setup_input_hook(self, args: tuple) -> tuple:
+        self.n_inputs = len(args)
+        args, self.input_index = self._wrap(args, self._on_grad_input)
+        return args
+
+    def setup_output_hook(self, result: Any) -> Any:
+        is_tuple = isinstance(result, tuple)
+        outputs = result if is_tuple else (result,)
+        self.n_outputs = len(outputs)
+        outputs, self.output_index = self._wrap(outputs, self._on_grad_output)
+        return outputs if is_tuple else outputs[0]
+
+    def _on_grad_output(self, grads: tuple) -> tuple:
+        grad_outputs = self._pack(self.output_index, grads, self.n_outputs)
+        for hook in self.pre_hooks:
+            result = hook(self.module, grad_outputs)
+            if result is None:
+                continue
+            result = _as_grad_tuple(result)
+            if len(result) != len(grad_outputs):
+                raise RuntimeError(
+                    "Backward pre hook returned an invalid number of grad_output, got "
+                    f"{len(result)}, but expected {len(grad_outputs)}")
+            grad_outputs = result
+        self.grad_outputs = grad_outputs
+        if self.input_index is None:  # no input requires grad: the hooks fire here
+            grad_inputs = (None,) * self.n_inputs
+            for hook in self.hooks:
+                result = hook(self.module, grad_inputs, grad_outputs)
+                if result is not None and not all(g is None for g in _as_grad_tuple(result)):
+                    raise RuntimeError(
+                        "Backward hook for Modules where no input requires gradient should "
+                        "always return None or None for all gradients.")
+            self.grad_outputs = None
+        return tuple(grad_outputs[i] for i in self.output_index)
+
+    def _on_grad_input(self, grads: tuple) -> tuple:
+        if self.grad_outputs is None:  # the gradient did not come through the outputs
+            return grads
+        grad_inputs = self._pack(self.input_index, grads, self.n_inputs)
+        for hook in self.hooks:
+            result = hook(self.module, grad_inputs, self.grad_outputs)
+            if result is None:
+                continue
+            result = _as_grad_tuple(result)
+            if len(result) != len(grad_inputs):
+                raise RuntimeError(
+                    "Backward hook returned an invalid number of grad_input, got "
+                    f"{len(result)}, but expected {len(grad_inputs)}")
+            grad_inputs = result
+        self.grad_outputs = None
+        return tuple(grad_inputs[i] for i in self.input_index)
+
+
+def _as_grad_tuple(result: Any) -> tuple:
+    """A hook's return value as a tuple of gradients (a lone Tensor is one)."""
+    if isinstance(result, Tensor):
+        return (result,)
+    if isinstance(result, (tuple, list)):
+        return tuple(result)
+    raise TypeError(f"a backward hook must return None or a tuple of Tensors (or None), "
+                    f"got {type(result).__name__}")
+
+
+_HOOK_REGISTRIES = (
+    "_forward_pre_hooks", "_forward_pre_hooks_with_kwargs", "_forward_hooks",
+    "_forward_hooks_with_kwargs", "_forward_hooks_always_called", "_backward_pre_hooks",
+    "_backward_hooks",
+)
 
 
 def _add_indent(text: str, spaces: int) -> str:
@@ -70,7 +217,8 @@ class Module:
         object.__setattr__(self, "_buffers", {})
         object.__setattr__(self, "_non_persistent_buffers", {})  # name -> True
         object.__setattr__(self, "_modules", {})
-        object.__setattr__(self, "_forward_hooks", {})
+        for name in _HOOK_REGISTRIES:
+            object.__setattr__(self, name, _HookDict())
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         """The module's computation: every subclass defines it (shapes are the layer's)."""
@@ -79,21 +227,118 @@ class Module:
             "subclass")
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        """``forward(*args, **kwargs)``, then the forward hooks."""
-        output = self.forward(*args, **kwargs)
-        if self._forward_hooks:
-            for hook in list(self._forward_hooks.values()):
-                result = hook(self, args, output)
+        """``forward(*args, **kwargs)``, surrounded by the registered hooks."""
+        if not (self._forward_hooks or self._forward_pre_hooks or self._backward_hooks
+                or self._backward_pre_hooks):
+            return self.forward(*args, **kwargs)  # the fast path: no hooks at all
+        return self._call_with_hooks(args, kwargs)
+
+    def _call_with_hooks(self, args: tuple, kwargs: dict) -> Any:
+        """PyTorch's order: forward pre-hooks (may replace the arguments), the input
+        side of the backward hooks, ``forward``, forward hooks (may replace the
+        output), the output side of the backward hooks."""
+        for hook_id, hook in list(self._forward_pre_hooks.items()):
+            if hook_id in self._forward_pre_hooks_with_kwargs:
+                result = hook(self, args, kwargs)
                 if result is not None:
-                    output = result
+                    if not (isinstance(result, tuple) and len(result) == 2):
+                        raise RuntimeError(
+                            "forward pre-hook must return None or a tuple of (new_args, "
+                            f"new_kwargs), but got {result}.")
+                    args, kwargs = result
+            else:
+                result = hook(self, args)
+                if result is not None:
+                    args = result if isinstance(result, tuple) else (result,)
+        backward_hook = None
+        if self._backward_hooks or self._backward_pre_hooks:
+            backward_hook = _BackwardHook(self, list(self._backward_hooks.values()),
+                                          list(self._backward_pre_hooks.values()))
+            args = backward_hook.setup_input_hook(args)
+        called = set()
+        output = None
+        try:
+            output = self.forward(*args, **kwargs)
+            for hook_id, hook in list(self._forward_hooks.items()):
+                called.add(hook_id)
+                output = self._run_forward_hook(hook_id, hook, args, kwargs, output)
+        except Exception:
+            for hook_id, hook in list(self._forward_hooks.items()):
+                if hook_id in self._forward_hooks_always_called and hook_id not in called:
+                    try:
+                        output = self._run_forward_hook(hook_id, hook, args, kwargs, output)
+                    except Exception as err:  # the forward's error is the one to see
+                        warnings.warn("module forward hook with ``always_call=True`` raised "
+                                      "an exception that was silenced as another error was "
+                                      f"raised in forward: {err}", stacklevel=2)
+            raise
+        if backward_hook is not None:
+            output = backward_hook.setup_output_hook(output)
         return output
 
-    def register_forward_hook(self, hook: Callable) -> RemovableHandle:
-        """Call ``hook(module, inputs, output)`` after every forward; a non-None return
-        value replaces the output.  Returns a handle whose ``remove()`` undoes this."""
-        handle = RemovableHandle(self._forward_hooks)
-        self._forward_hooks[handle.id] = hook
+    def _run_forward_hook(self, hook_id: int, hook: Callable, args: tuple, kwargs: dict,
+                          output: Any) -> Any:
+        if hook_id in self._forward_hooks_with_kwargs:
+            result = hook(self, args, kwargs, output)
+        else:
+            result = hook(self, args, output)
+        return output if result is None else result
+
+    # -- hooks ----------------------------------------------------------------------
+    def _add_hook(self, registry: str, hook: Callable, prepend: bool,
+                  flags: Sequence[str] = ()) -> RemovableHandle:
+        if not callable(hook):
+            raise TypeError(f"hook must be callable, got {type(hook).__name__}")
+        hooks = getattr(self, registry)
+        handle = RemovableHandle(hooks, extra_dict=[getattr(self, f) for f in flags])
+        hooks[handle.id] = hook
+        if prepend:
+            hooks.move_to_end(handle.id, last=False)
+        for flag in flags:
+            getattr(self, flag)[handle.id] = True
         return handle
+
+    def register_forward_pre_hook(self, hook: Callable, *, prepend: bool = False,
+                                  with_kwargs: bool = False) -> RemovableHandle:
+        """Call ``hook(module, args)`` before every forward; a non-None return value
+        replaces the positional arguments (a non-tuple is wrapped into one).  With
+        ``with_kwargs``: ``hook(module, args, kwargs)`` returning None or
+        ``(new_args, new_kwargs)``.  ``prepend`` runs it before the hooks already
+        registered.  Returns a handle whose ``remove()`` undoes this."""
+        flags = ["_forward_pre_hooks_with_kwargs"] if with_kwargs else []
+        return self._add_hook("_forward_pre_hooks", hook, prepend, flags)
+
+    def register_forward_hook(self, hook: Callable, *, prepend: bool = False,
+                              with_kwargs: bool = False,
+                              always_call: bool = False) -> RemovableHandle:
+        """Call ``hook(module, args, output)`` after every forward (``args``: the
+        positional arguments forward got); a non-None return value replaces the
+        output.  ``with_kwargs``: ``hook(module, args, kwargs, output)``.
+        ``always_call``: run it even when forward raises.  Returns a handle."""
+        flags = (["_forward_hooks_with_kwargs"] if with_kwargs else []) + (
+            ["_forward_hooks_always_called"] if always_call else [])
+        return self._add_hook("_forward_hooks", hook, prepend, flags)
+
+    def register_full_backward_pre_hook(self, hook: Callable,
+                                        prepend: bool = False) -> RemovableHandle:
+        """Call ``hook(module, grad_output)`` when the gradients with respect to the
+        module's outputs are computed (``grad_output``: a tuple, one entry per output,
+        None for non-Tensors); a non-None return value (a tuple of the same length)
+        replaces them.  Returns a handle."""
+        return self._add_hook("_backward_pre_hooks", hook, prepend)
+
+    def register_full_backward_hook(self, hook: Callable,
+                                    prepend: bool = False) -> RemovableHandle:
+        """Call ``hook(module, grad_input, grad_output)`` once the gradients with
+        respect to the module's positional Tensor inputs are computed.  ``grad_input``
+        has one entry per positional argument (None for non-Tensors and inputs that
+        need no grad); a non-None return value (same length) replaces it in the rest
+        of the backward.  If no input requires grad, the hook fires with all-None
+        ``grad_input`` as soon as ``grad_output`` is known.  Returns a handle.
+
+        Implemented as PyTorch does it: the inputs and outputs of every hooked call
+        pass through an identity graph node whose backward runs the hooks."""
+        return self._add_hook("_backward_hooks", hook, prepend)
 
     # -- registration ---------------------------------------------------------------
     def __setattr__(self, name: str, value: Any) -> None:
