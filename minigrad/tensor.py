@@ -46,7 +46,10 @@ class Tensor:
     made on it when ``requires_grad``, for ``backward()``.  Make one with ``mg.tensor``
     or a factory (``mg.zeros``, ``mg.randn``, ...)."""
 
-    __slots__ = ("data", "grad", "requires_grad", "grad_fn", "_output_nr", "__weakref__")
+    # _vc: the version counter ([n], shared with views; None until first needed),
+    # _base: (base Tensor, index or None) for a view, _hooks: a leaf's LeafHooks
+    __slots__ = ("data", "grad", "requires_grad", "grad_fn", "_output_nr", "_vc", "_base",
+                 "_hooks", "__weakref__")
     __array_priority__ = 1000  # numpy_array + tensor -> Tensor.__radd__
     __hash__ = object.__hash__  # identity hash; __eq__ is elementwise
 
@@ -55,6 +58,7 @@ class Tensor:
         """Same as ``mg.tensor(data, ...)``: a new leaf holding a copy of ``data``."""
         t = tensor(data, dtype=dtype, device=device, requires_grad=requires_grad)
         self.data, self.grad, self.grad_fn, self._output_nr = t.data, None, None, 0
+        self._vc = self._base = self._hooks = None
         self.requires_grad = t.requires_grad
 
     @classmethod
@@ -66,6 +70,7 @@ class Tensor:
         t.grad_fn = grad_fn
         t.requires_grad = grad_fn is not None
         t._output_nr = output_nr
+        t._vc = t._base = t._hooks = None
         return t
 
     # -- attributes -----------------------------------------------------------

@@ -9,6 +9,17 @@ graph of 100,000 nodes is as fine as one of ten):
    their gradient, so each node's ``backward`` is called exactly once with the full
    sum of its output gradients.
 
+Edges are the ``(parent, output_nr)`` pairs each node captured when it was recorded
+(``Function.next_edges``), so a Tensor that an in-place op later gave a new history
+does not redirect the gradients of the nodes that used its old value.
+
+Hooks run where PyTorch runs them: a non-leaf Tensor's hooks (``register_hook``,
+``retain_grad``) when its gradient is complete, just before its node's ``backward``; a
+leaf's hooks, then its ``.grad`` update, then its post-accumulate hooks, as soon as the
+last node that feeds it has run -- not at the end -- so that data-parallel training
+can start reducing a gradient while the rest of the backward goes on.  Callbacks queued
+with ``queue_callback`` run once the whole backward is done.
+
 Gradient sums are kept in per-node slots.  The first gradient that arrives is kept
 as is (it may be shared with another branch, so it is never written to); from the
 second on, the slot owns its own buffer and adds in place.  Weight gradients that
@@ -17,6 +28,8 @@ when the slot is read.
 """
 
 from __future__ import annotations
+
+import threading
 
 from ..backend import get_array_module
 from .function import OuterGrad
@@ -115,21 +128,141 @@ def _freed_error(node) -> RuntimeError:
     )
 
 
+def _check_versions(node) -> None:
+    """Raise PyTorch's error if a value ``node`` saved was overwritten in place."""
+    for counter, version, position in node._saved_versions:
+        if counter[0] != version:
+            array = node.saved[position]
+            kind = {"f": "Float", "i": "Long", "b": "Bool", "u": "Byte"}.get(
+                array.dtype.kind, "")
+            if array.dtype.kind == "f" and array.dtype.itemsize == 8:
+                kind = "Double"
+            raise RuntimeError(
+                "one of the variables needed for gradient computation has been modified "
+                f"by an inplace operation: [minigrad.{kind}Tensor {list(array.shape)}], "
+                f"which is saved by {type(node).__name__}Backward, is at version "
+                f"{counter[0]}; expected version {version} instead. Hint: the value was "
+                "changed by an in-place op (add_, mul_, x[i] = ..., +=, ...) after it was "
+                "used; use the out-of-place op, or clone() before writing.")
+
+
+class _EngineState(threading.local):
+    callbacks: list | None = None  # the queue of the backward running in this thread
+
+
+_engine = _EngineState()
+
+
+def queue_callback(callback) -> None:
+    """Run ``callback()`` once the backward now running (in this thread) has finished,
+    after every leaf's ``.grad`` is written (PyTorch's
+    ``Variable._execution_engine.queue_callback``; DDP uses it to flush its buckets)."""
+    if _engine.callbacks is None:
+        raise RuntimeError("queue_callback: no backward is running; it can only be called "
+                           "from a hook during backward()")
+    _engine.callbacks.append(callback)
+
+
+def _as_hook_arg(grad, create_graph: bool):
+    return grad if create_graph else _tensor_cls._make(grad)
+
+
+def _run_hooks(hooks: dict, grad, create_graph: bool):
+    """Call each hook with the gradient (a Tensor); a hook's non-None result replaces it."""
+    for hook in tuple(hooks.values()):
+        result = hook(_as_hook_arg(grad, create_graph))
+        if result is not None:
+            if not isinstance(result, _tensor_cls):
+                raise TypeError(f"a gradient hook must return a Tensor or None, got "
+                                f"{type(result).__name__}")
+            if tuple(result.shape) != tuple(grad.shape):
+                raise RuntimeError(
+                    f"hook {getattr(hook, '__name__', hook)!r} returned a gradient of "
+                    f"shape {tuple(result.shape)}, expected {tuple(grad.shape)}")
+            grad = result if create_graph else result.data
+    return grad
+
+
+def _node_hooks(node, grads: list, create_graph: bool) -> list:
+    """Apply the non-leaf Tensor hooks registered on ``node``'s outputs, then store
+    retained gradients (``retain_grad`` runs last, as in PyTorch)."""
+    grads = list(grads)
+    for nr, hooks in (node._tensor_hooks or {}).items():
+        if grads[nr] is not None and hooks:
+            grads[nr] = _run_hooks(hooks, grads[nr], create_graph)
+    for nr, ref in (node._retained or {}).items():
+        tensor = ref()
+        if tensor is not None and grads[nr] is not None:
+            _store_grad(tensor, grads[nr], False, create_graph)
+    return grads
+
+
+def _store_grad(tensor, grad, owned: bool, create_graph: bool) -> None:
+    """Write (or add) ``grad`` into ``tensor.grad``, in the tensor's dtype."""
+    Tensor = _tensor_cls
+    if create_graph:
+        if not isinstance(grad, Tensor):
+            grad = Tensor._make(grad if owned else grad.copy())
+        elif tensor.grad is None:
+            grad = _own_tensor(grad)
+        with enable_grad():
+            tensor.grad = grad if tensor.grad is None else tensor.grad + grad
+        return
+    if grad.dtype != tensor.data.dtype:
+        grad = grad.astype(tensor.data.dtype)
+        owned = True
+    if tensor.grad is None:
+        if not owned or grad.ndim == 0:  # a copy; a NumPy scalar becomes an array
+            grad = get_array_module(grad).array(grad)
+        tensor.grad = Tensor._make(grad)
+    else:
+        tensor.grad.data += grad
+
+
 def backward(roots, grad_roots, retain_graph: bool = False, create_graph: bool = False,
-             inputs=None):
-    """Accumulate d(roots)/d(leaf) * grad_roots into every reachable leaf's ``.grad``.
+             inputs=None, accumulate: bool = True):
+    """Backpropagate ``grad_roots`` from ``roots`` through the recorded graph.
 
     ``roots``: Tensors; ``grad_roots``: matching arrays (Tensors with create_graph).
-    ``inputs``: optional leaves to restrict accumulation to.
+    ``inputs=None``: accumulate into every reachable leaf's ``.grad``.  With ``inputs``
+    (leaves or not), only their gradients are kept: written to their ``.grad`` when
+    ``accumulate`` (``Tensor.backward(inputs=...)``), else returned in a list, with None
+    for an input that got no gradient (``autograd.grad``).
     """
     if create_graph and not _state.enabled:  # as PyTorch: create_graph records even
         with enable_grad():                  # when called under no_grad
-            return backward(roots, grad_roots, retain_graph, create_graph, inputs)
-    Tensor = _tensor_cls
-    slots: dict = {}      # node -> list of per-output gradient slots
-    leaf_slots: dict = {}  # leaf Tensor -> gradient slot
+            return backward(roots, grad_roots, retain_graph, create_graph, inputs,
+                            accumulate)
+    callbacks: list = []
+    outer, _engine.callbacks = _engine.callbacks, callbacks
+    try:
+        captured = _execute(roots, grad_roots, retain_graph, create_graph, inputs,
+                            accumulate)
+        while callbacks:  # a callback may queue another
+            callbacks.pop(0)()
+    finally:
+        _engine.callbacks = outer
+    return captured
+
+
+def _execute(roots, grad_roots, retain_graph, create_graph, inputs, accumulate):
+    slots: dict = {}         # node -> list of per-output gradient slots
+    leaf_slots: dict = {}    # leaf Tensor -> gradient slot
+    leaf_pending: dict = {}  # leaf Tensor -> edges into it that have not run yet
     dependencies: dict = {}
     stack = []
+
+    # what to keep: every leaf (inputs=None), or the given tensors only
+    wanted_leaves = captured = wanted_nodes = None
+    if inputs is not None:
+        captured = [None] * len(inputs)
+        wanted_leaves, wanted_nodes = {}, {}
+        for i, t in enumerate(inputs):
+            if t.grad_fn is None:
+                wanted_leaves[t] = i
+            else:
+                wanted_nodes.setdefault(t.grad_fn, []).append((t._output_nr, i, t))
+
     for root, grad in zip(roots, grad_roots):
         node = root.grad_fn
         if node is None:
@@ -142,19 +275,49 @@ def backward(roots, grad_roots, retain_graph: bool = False, create_graph: bool =
             dependencies[node] = 0
             stack.append(node)
 
-    # 1. discovery: count consumers of every node reachable from the roots.
+    # 1. discovery: count the consumers of every node reachable from the roots, and the
+    # edges into every leaf.
     while stack:
         node = stack.pop()
-        if node.inputs is None:
+        edges = node.next_edges
+        if edges is None:
             raise _freed_error(node)
-        for t in node.inputs:
-            parent = t.grad_fn
+        for parent, nr in edges:
             if parent is not None:
                 if parent in dependencies:
                     dependencies[parent] += 1
                 else:
                     dependencies[parent] = 1
                     stack.append(parent)
+            elif nr is not None:
+                leaf_pending[nr] = leaf_pending.get(nr, 0) + 1
+
+    def finish_leaf(leaf):
+        slot = leaf_slots.pop(leaf, None)
+        if slot is None:
+            return
+        if create_graph and isinstance(slot, _tensor_cls):
+            grad, owned = slot, False
+        else:
+            grad, owned = _resolve(slot)
+        hooks = leaf._hooks
+        if hooks is not None and hooks.pre:
+            grad = _run_hooks(hooks.pre, grad, create_graph)
+        if wanted_leaves is not None:
+            index = wanted_leaves.get(leaf)
+            if index is None:
+                return
+            if not accumulate:
+                captured[index] = _captured(grad, owned, create_graph)
+                return
+        _store_grad(leaf, grad, owned, create_graph)
+        if hooks is not None and hooks.post:
+            for hook in tuple(hooks.post.values()):
+                hook(leaf)
+
+    # leaves given as roots, and reached by no node, are complete already
+    for leaf in [t for t in leaf_slots if t not in leaf_pending]:
+        finish_leaf(leaf)
 
     # 2. execution in topological order.
     ready = [node for node, count in dependencies.items() if count == 0]
@@ -171,52 +334,50 @@ def backward(roots, grad_roots, retain_graph: bool = False, create_graph: bool =
                          else _resolve(slot)[0]]
             else:
                 grads = [None if s is None else _resolve(s)[0] for s in node_slots]
+            if node._tensor_hooks is not None or node._retained is not None:
+                grads = _node_hooks(node, grads, create_graph)
+            if wanted_nodes is not None and node in wanted_nodes:
+                for nr, index, tensor in wanted_nodes[node]:
+                    if grads[nr] is None:
+                        continue
+                    if accumulate:
+                        _store_grad(tensor, grads[nr], False, create_graph)
+                    else:
+                        captured[index] = _captured(grads[nr], False, create_graph)
             for g in grads:
                 if g is not None:
                     if node.saved is None:
                         raise _freed_error(node)
+                    if node._saved_versions:
+                        _check_versions(node)
                     input_grads = node._run_backward(grads, create_graph)
                     break
-        inputs_ = node.inputs
-        for i, t in enumerate(inputs_):
+        for i, (parent, nr) in enumerate(node.next_edges):
             grad = None if input_grads is None else input_grads[i]
-            parent = t.grad_fn
             if parent is not None:
                 if grad is not None:
                     parent_slots = slots.get(parent)
                     if parent_slots is None:
                         parent_slots = slots[parent] = [None] * parent._n_outputs
-                    nr = t._output_nr
                     parent_slots[nr] = _accumulate(parent_slots[nr], grad)
                 count = dependencies[parent] - 1
                 dependencies[parent] = count
                 if count == 0:
                     ready.append(parent)
-            elif grad is not None and t.requires_grad:
-                leaf_slots[t] = _accumulate(leaf_slots.get(t), grad)
+            elif nr is not None:
+                if grad is not None:
+                    leaf_slots[nr] = _accumulate(leaf_slots.get(nr), grad)
+                count = leaf_pending[nr] - 1
+                leaf_pending[nr] = count
+                if count == 0:
+                    finish_leaf(nr)
         if not retain_graph:
             node._release()
+    return captured
 
-    # 3. leaves: write (or add to) .grad.
-    for leaf, slot in leaf_slots.items():
-        if inputs is not None and not any(leaf is i for i in inputs):
-            continue
-        if create_graph:
-            if isinstance(slot, Tensor):
-                grad = _own_tensor(slot) if leaf.grad is None else slot
-            else:
-                array, owned = _resolve(slot)
-                grad = Tensor._make(array if owned else array.copy())
-            with enable_grad():
-                leaf.grad = grad if leaf.grad is None else leaf.grad + grad
-            continue
-        array, owned = _resolve(slot)
-        if array.dtype != leaf.data.dtype:
-            array = array.astype(leaf.data.dtype)
-            owned = True
-        if leaf.grad is None:
-            if not owned or array.ndim == 0:  # a copy; a NumPy scalar becomes an array
-                array = get_array_module(array).array(array)
-            leaf.grad = Tensor._make(array)
-        else:
-            leaf.grad.data += array
+
+def _captured(grad, owned: bool, create_graph: bool):
+    """A gradient handed back by ``autograd.grad``: a Tensor in a buffer of its own."""
+    if create_graph:
+        return grad if isinstance(grad, _tensor_cls) else _tensor_cls._make(grad)
+    return _tensor_cls._make(grad if owned and grad.ndim else get_array_module(grad).array(grad))

@@ -40,11 +40,20 @@ class Function:
     #   inputs            the Tensor arguments, in order (the graph's edges)
     #   needs_input_grad  one bool per forward argument
     #   saved             what forward passed to save_for_backward (None once freed)
+    #   next_edges        one ``(parent_node, output_nr)`` or ``(None, leaf_or_None)`` per
+    #                     input, captured when the node is recorded: an in-place op may later
+    #                     give an input Tensor a new history, but this node keeps the old one
     inputs: tuple | None = None
+    next_edges: tuple | None = None
     saved: tuple = ()
     needs_input_grad: tuple = ()
     _graph_mode = False  # True while the engine runs a create_graph backward
     _n_outputs = 1
+    # ``(counter, version, position)`` for every saved value that a Tensor's in-place write
+    # could change; the engine compares them before running ``backward``
+    _saved_versions: tuple = ()
+    _tensor_hooks = None  # {output_nr: {handle_id: hook}} from Tensor.register_hook
+    _retained = None      # {output_nr: weakref to the Tensor} from Tensor.retain_grad
 
     def save_for_backward(self, *values: Any) -> None:
         """Keep values for ``backward`` (freed after backward unless retain_graph)."""
@@ -90,9 +99,17 @@ class Function:
                 wrapped.append(Tensor._make(out.data))
         if record:
             ctx.inputs = tensor_args
+            ctx.next_edges = _edges(tensor_args)
             ctx.needs_input_grad = tuple(
                 isinstance(a, Tensor) and a.requires_grad for a in args
             )
+            saved = ctx.saved
+            if saved:  # public Functions save Tensors: track each one's version
+                ctx._saved_versions = tuple(
+                    (_counter(t), _counter(t)[0], i) for i, t in enumerate(saved)
+                    if isinstance(t, Tensor))
+                for out, w in zip(outputs, wrapped):  # a saved output and the returned
+                    w._vc = _counter(out)             # one are the same storage
             ctx._arg_is_tensor = tuple(isinstance(a, Tensor) for a in args)
             ctx._n_outputs = len(outputs)
             # to give an output that received no gradient zeros, as PyTorch does
@@ -161,6 +178,7 @@ class Function:
         state.clear()
         state["saved"] = None  # marks the node as freed (see engine._freed_error)
         state["inputs"] = None
+        state["next_edges"] = None
         if n_outputs is not None:  # a freed node's outputs are still addressed by index
             state["_n_outputs"] = n_outputs
 
@@ -178,6 +196,10 @@ class Op(Function):
     """
 
     differentiable_outputs = None  # e.g. (0,) when later outputs are indices
+    # True for ops whose output may be a NumPy view of their first input (reshape,
+    # transpose, indexing, ...): such an output shares the input's version counter, so an
+    # in-place write through either is seen by every node that saved the other
+    is_view = False
 
     @classmethod
     def apply(cls, *inputs, **params):
@@ -195,20 +217,34 @@ class Op(Function):
                 record = False
         if type(result) is not tuple:
             if not record:
-                return Tensor._make(result)
-            ctx.inputs = inputs
-            ctx.needs_input_grad = tuple([t.requires_grad for t in inputs])
-            return Tensor._make(result, ctx, 0)
+                out = Tensor._make(result)
+            else:
+                ctx.inputs = inputs
+                ctx.next_edges = _edges(inputs)
+                ctx.needs_input_grad = tuple([t.requires_grad for t in inputs])
+                out = Tensor._make(result, ctx, 0)
+                if ctx.saved:
+                    _track_saved(ctx, inputs, (out,))
+            if cls.is_view:
+                _share_storage(inputs[0], (out,), params)
+            return out
         if not record:
-            return tuple([Tensor._make(r) for r in result])
-        ctx.inputs = inputs
-        ctx.needs_input_grad = tuple([t.requires_grad for t in inputs])
-        ctx._n_outputs = len(result)
-        keep = cls.differentiable_outputs
-        return tuple([
-            Tensor._make(r, ctx, i) if keep is None or i in keep else Tensor._make(r)
-            for i, r in enumerate(result)
-        ])
+            outs = tuple([Tensor._make(r) for r in result])
+        else:
+            ctx.inputs = inputs
+            ctx.next_edges = _edges(inputs)
+            ctx.needs_input_grad = tuple([t.requires_grad for t in inputs])
+            ctx._n_outputs = len(result)
+            keep = cls.differentiable_outputs
+            outs = tuple([
+                Tensor._make(r, ctx, i) if keep is None or i in keep else Tensor._make(r)
+                for i, r in enumerate(result)
+            ])
+            if ctx.saved:
+                _track_saved(ctx, inputs, outs)
+        if cls.is_view:
+            _share_storage(inputs[0], outs, params)
+        return outs
 
     @property
     def saved_tensors(self) -> tuple:
@@ -251,6 +287,61 @@ class Op(Function):
         if type(result) is not tuple:
             result = (result,)
         return result
+
+
+# --- graph bookkeeping shared by Function.apply and Op.apply ---------------------------
+
+
+def _edges(inputs) -> tuple:
+    """The node's edges: ``(parent, output_nr)`` for an input with a history,
+    ``(None, leaf)`` for a leaf that requires grad, ``(None, None)`` for a constant."""
+    return tuple([(t.grad_fn, t._output_nr) if t.grad_fn is not None
+                  else (None, t if t.requires_grad else None) for t in inputs])
+
+
+def _counter(t) -> list:
+    """``t``'s version counter (a one-element list shared by views of one storage),
+    made on first use: most tensors are never saved, viewed or written in place."""
+    counter = t._vc
+    if counter is None:
+        counter = t._vc = [0]
+    return counter
+
+
+def _track_saved(ctx, inputs, outputs) -> None:
+    """Record the version of every saved array that belongs to an input or output
+    Tensor (saved arrays are always one of those, see ``Op``)."""
+    versions = []
+    for position, array in enumerate(ctx.saved):
+        for t in inputs:
+            if t.data is array:
+                break
+        else:
+            for t in outputs:
+                if t.data is array:
+                    break
+            else:
+                continue
+        counter = _counter(t)
+        versions.append((counter, counter[0], position))
+    ctx._saved_versions = tuple(versions)
+
+
+def _share_storage(source, outputs, params) -> None:
+    """Outputs that NumPy made as views of ``source``'s array share its version counter
+    and remember their base (``(base, index)``: the index when the view is a direct
+    ``base[index]``, which lets an in-place write on it be recorded on the base)."""
+    data = source.data
+    for out in outputs:
+        owner = getattr(out.data, "base", None)
+        if owner is None or not (owner is data or owner is getattr(data, "base", None)):
+            continue  # a copy (e.g. reshape of a non-contiguous array, fancy indexing)
+        out._vc = _counter(source)
+        if source._base is not None:
+            out._base = (source._base[0], None)
+        else:
+            out._base = (source, params.get("index") if len(outputs) == 1 else None)
+
 
 
 class OuterGrad:

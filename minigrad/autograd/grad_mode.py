@@ -12,7 +12,8 @@ import threading
 
 
 class _GradState(threading.local):
-    enabled = True  # class attribute: the default every new thread starts from
+    enabled = True  # class attributes: the defaults every new thread starts from
+    inference = False
 
 
 _state = _GradState()
@@ -21,11 +22,6 @@ _state = _GradState()
 def is_grad_enabled() -> bool:
     """True when operations currently record the autograd graph."""
     return _state.enabled
-
-
-def set_grad_enabled(mode: bool) -> None:
-    """Turn graph recording on or off for the current thread."""
-    _state.enabled = bool(mode)
 
 
 class _GradModeContext:
@@ -43,10 +39,14 @@ class _GradModeContext:
     def __call__(self, fn):
         @functools.wraps(fn)
         def wrapper(*args, **kwargs):
-            with self.__class__():
+            with self._fresh():
                 return fn(*args, **kwargs)
 
         return wrapper
+
+    def _fresh(self) -> _GradModeContext:
+        """A new context of the same kind (one per decorated call: calls may nest)."""
+        return self.__class__()
 
 
 class no_grad(_GradModeContext):  # noqa: N801  (PyTorch's name)
@@ -59,3 +59,57 @@ class enable_grad(_GradModeContext):  # noqa: N801
     """Context manager / decorator: turn recording back on inside ``no_grad``."""
 
     mode = True
+
+
+class set_grad_enabled(_GradModeContext):  # noqa: N801
+    """Turn recording on or off: at once as a function call (``set_grad_enabled(False)``),
+    for a block (``with set_grad_enabled(False):`` restores the previous mode on exit),
+    or for a function (``@set_grad_enabled(False)``)."""
+
+    def __init__(self, mode: bool) -> None:
+        self.mode = bool(mode)
+        self._previous = _state.enabled
+        _state.enabled = self.mode
+
+    def __enter__(self) -> None:
+        pass  # the mode was set by __init__ (the previous one is kept there)
+
+    def __call__(self, fn):
+        _state.enabled = self._previous  # as a decorator it only applies inside fn
+        return super().__call__(fn)
+
+    def _fresh(self) -> _GradModeContext:
+        return _ModeBlock(self.mode)
+
+
+class _ModeBlock(_GradModeContext):
+    """A block with a given mode (what ``@set_grad_enabled(mode)`` wraps each call in)."""
+
+    def __init__(self, mode: bool) -> None:
+        self.mode = mode
+
+
+class inference_mode(_GradModeContext):  # noqa: N801
+    """``no_grad`` for inference (context manager / decorator); ``inference_mode(False)``
+    changes nothing.  minigrad has no separate inference tensors: results are ordinary
+    tensors that record no graph."""
+
+    def __init__(self, mode: bool = True) -> None:
+        self.enabled = bool(mode)
+        self.mode = False if mode else None
+
+    def __enter__(self) -> None:
+        self._previous, self._previous_inference = _state.enabled, _state.inference
+        if self.enabled:
+            _state.enabled, _state.inference = False, True
+
+    def __exit__(self, *exc) -> None:
+        _state.enabled, _state.inference = self._previous, self._previous_inference
+
+    def _fresh(self) -> _GradModeContext:
+        return inference_mode(self.enabled)
+
+
+def is_inference_mode_enabled() -> bool:
+    """True inside ``inference_mode()``."""
+    return _state.inference

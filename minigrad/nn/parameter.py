@@ -28,6 +28,7 @@ class Parameter(Tensor):
         else:  # lists and scalars: copied into a new array
             array = tensor(data).data
         self.data, self.grad, self.grad_fn, self._output_nr = array, None, None, 0
+        self._vc = self._base = self._hooks = None
         self.requires_grad = False
         if requires_grad:
             self.requires_grad_(True)  # raises for integer data, as PyTorch

@@ -9,6 +9,8 @@ from .dual import broadcast_to, sum_to
 
 
 class Reshape(Op):
+    is_view = True
+
     @staticmethod
     def forward(ctx, x, shape):
         ctx.in_shape = x.shape
@@ -22,6 +24,8 @@ class Reshape(Op):
 class Transpose(Op):
     """Swap two dims (a view)."""
 
+    is_view = True
+
     @staticmethod
     def forward(ctx, x, dim0, dim1):
         ctx.dims = (dim0, dim1)
@@ -33,6 +37,8 @@ class Transpose(Op):
 
 
 class Permute(Op):
+    is_view = True
+
     @staticmethod
     def forward(ctx, x, dims):
         ctx.inverse = tuple(sorted(range(len(dims)), key=dims.__getitem__))
@@ -45,6 +51,8 @@ class Permute(Op):
 
 class Expand(Op):
     """Broadcast to a larger shape (a read-only view); backward sums it back."""
+
+    is_view = True
 
     @staticmethod
     def forward(ctx, x, shape):
@@ -78,6 +86,8 @@ def is_basic_index(index) -> bool:
 
 
 class GetItem(Op):
+    is_view = True
+
     @staticmethod
     def forward(ctx, x, index):
         ctx.in_shape, ctx.index = x.shape, index
@@ -153,6 +163,8 @@ class Split(Op):
     """Split along ``dim`` into pieces of the given sizes (``split``/``chunk``/
     ``unbind``); one node with several outputs, whose backward joins the pieces'
     gradients in one concatenate (zeros for pieces that got none)."""
+
+    is_view = True
 
     @staticmethod
     def forward(ctx, x, sizes, dim, squeeze):
