@@ -12,14 +12,15 @@ each operation, forward and backward, lives in ``minigrad/ops``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import weakref
+from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple, TypeAlias
 
 import numpy as np
 
 from . import backend, dtypes
-from .autograd import engine, function
-from .autograd.grad_mode import _state
+from .autograd import engine, function, inplace, versions
+from .autograd.hooks import LeafHooks, RemovableHandle, add_hook
 from .ops import elementwise as E
 from .ops import linalg as L
 from .ops import reduce as R
@@ -46,10 +47,10 @@ class Tensor:
     made on it when ``requires_grad``, for ``backward()``.  Make one with ``mg.tensor``
     or a factory (``mg.zeros``, ``mg.randn``, ...)."""
 
-    # _vc: the version counter ([n], shared with views; None until first needed),
-    # _base: (base Tensor, index or None) for a view, _hooks: a leaf's LeafHooks
-    __slots__ = ("data", "grad", "requires_grad", "grad_fn", "_output_nr", "_vc", "_base",
-                 "_hooks", "__weakref__")
+    # _base: (base Tensor, index or None) for a view; _hooks: a leaf's LeafHooks;
+    # _history: earlier (write clock, grad_fn, output_nr) after in-place ops gave it a new one
+    __slots__ = ("data", "grad", "requires_grad", "grad_fn", "_output_nr", "_base", "_hooks",
+                 "_history", "__weakref__")
     __array_priority__ = 1000  # numpy_array + tensor -> Tensor.__radd__
     __hash__ = object.__hash__  # identity hash; __eq__ is elementwise
 
@@ -58,7 +59,7 @@ class Tensor:
         """Same as ``mg.tensor(data, ...)``: a new leaf holding a copy of ``data``."""
         t = tensor(data, dtype=dtype, device=device, requires_grad=requires_grad)
         self.data, self.grad, self.grad_fn, self._output_nr = t.data, None, None, 0
-        self._vc = self._base = self._hooks = None
+        self._base = self._hooks = self._history = None
         self.requires_grad = t.requires_grad
 
     @classmethod
@@ -70,7 +71,7 @@ class Tensor:
         t.grad_fn = grad_fn
         t.requires_grad = grad_fn is not None
         t._output_nr = output_nr
-        t._vc = t._base = t._hooks = None
+        t._base = t._hooks = t._history = None
         return t
 
     # -- attributes -----------------------------------------------------------
@@ -147,12 +148,16 @@ class Tensor:
         array = self.numpy()
         return array if dtype is None else array.astype(dtype)
 
-    def to(self, *args: DTypeLike | DeviceLike, dtype: DTypeLike = None,
-           device: DeviceLike = None) -> Tensor:
-        """``to(device)``, ``to(dtype)`` or ``to(device, dtype)``; differentiable.
-        Returns ``self`` when nothing changes."""
+    def to(self, *args: DTypeLike | DeviceLike | Tensor, dtype: DTypeLike = None,
+           device: DeviceLike = None, non_blocking: bool = False,
+           copy: bool = False) -> Tensor:
+        """``to(device)``, ``to(dtype)``, ``to(device, dtype)`` or ``to(other)`` (other's
+        device and dtype); differentiable.  Returns ``self`` when nothing changes, unless
+        ``copy``.  ``non_blocking`` is accepted (copies here are synchronous)."""
         for arg in args:  # a dtype is a numpy dtype or scalar type; anything else a device
-            if isinstance(arg, (np.dtype, type)):
+            if isinstance(arg, Tensor):
+                dtype, device = arg.dtype, arg.device
+            elif isinstance(arg, (np.dtype, type)):
                 dtype = arg
             else:
                 device = arg
@@ -168,6 +173,9 @@ class Tensor:
                     out = E.Cast.apply(out, dtype=dtype)
                 else:  # an integer or bool result cannot require grad: no graph
                     out = Tensor._make(out.data.astype(dtype))
+        if copy and out is self:
+            out = E.Cast.apply(self, dtype=self.dtype) if self.dtype.kind == "f" else (
+                Tensor._make(self.data.copy()))
         return out
 
     def cpu(self) -> Tensor:
@@ -197,13 +205,23 @@ class Tensor:
     # -- autograd -------------------------------------------------------------
     def backward(self, gradient: Tensor | np.ndarray | None = None,
                  retain_graph: bool | None = None,
-                 create_graph: bool = False) -> None:
+                 create_graph: bool = False,
+                 inputs: Tensor | list[Tensor] | tuple[Tensor, ...] | None = None) -> None:
         """Accumulate d(self)/d(leaf) into every leaf's ``.grad``.
 
         ``gradient`` (same shape as self) is required unless self has one element.
         ``retain_graph`` (default: ``create_graph``) keeps saved buffers for another
         backward; ``create_graph`` records the backward itself for higher derivatives.
+        ``inputs`` (Tensors, leaves or not): accumulate into their ``.grad`` only.
         """
+        if inputs is not None:
+            inputs = (inputs,) if isinstance(inputs, Tensor) else tuple(inputs)
+            if not inputs:
+                raise RuntimeError("backward: inputs= must be a non-empty sequence of Tensors")
+            for i, t in enumerate(inputs):
+                if not isinstance(t, Tensor) or not t.requires_grad:
+                    raise RuntimeError(f"backward: inputs[{i}] must be a Tensor that requires "
+                                       "grad")
         if not self.requires_grad:
             raise RuntimeError(
                 "backward: this tensor does not require grad and has no grad_fn "
@@ -240,7 +258,8 @@ class Tensor:
             retain_graph = create_graph
         if create_graph and not isinstance(grad, Tensor):
             grad = Tensor._make(grad)
-        engine.backward([self], [grad], retain_graph=retain_graph, create_graph=create_graph)
+        engine.backward([self], [grad], retain_graph=retain_graph, create_graph=create_graph,
+                        inputs=inputs)
 
     def detach(self) -> Tensor:
         """A tensor sharing the data, cut from the graph."""
@@ -259,17 +278,173 @@ class Tensor:
         self.requires_grad = bool(requires_grad)
         return self
 
-    def zero_(self) -> Tensor:
-        """Fill with zeros in place (no graph)."""
-        if isinstance(self.data, np.generic):  # NumPy gives 0-d results as immutable
-            self.data = np.zeros_like(self.data)  # scalars: nothing can alias them
-        else:
-            self.data.fill(0)
-        return self
+    @property
+    def _version(self) -> int:
+        """How many in-place writes this tensor's storage has had (shared with views)."""
+        return versions.version(self.data)
 
-    def retain_grad(self) -> None:  # pragma: no cover - documented limitation
-        """Not supported: only leaves get a ``.grad``."""
-        raise NotImplementedError("retain_grad is not supported: non-leaves get no .grad")
+    def register_hook(self, hook: Callable[[Tensor], Tensor | None]) -> RemovableHandle:
+        """Call ``hook(grad)`` when this tensor's gradient is computed during backward; a
+        returned Tensor replaces the gradient.  Returns a handle with ``.remove()``."""
+        if not self.requires_grad:
+            raise RuntimeError("register_hook: cannot register a hook on a tensor that "
+                               "doesn't require gradient")
+        if self.grad_fn is None:
+            return add_hook(self._leaf_hooks().pre, hook)
+        node = self.grad_fn
+        if node._tensor_hooks is None:
+            node._tensor_hooks = {}
+        return add_hook(node._tensor_hooks.setdefault(self._output_nr, {}), hook)
+
+    def register_post_accumulate_grad_hook(
+            self, hook: Callable[[Tensor], None]) -> RemovableHandle:
+        """Call ``hook(self)`` once this leaf's ``.grad`` is final in a backward (all its
+        contributions added).  Returns a handle with ``.remove()``."""
+        if not self.requires_grad or self.grad_fn is not None:
+            raise RuntimeError("register_post_accumulate_grad_hook: post accumulate grad "
+                               "hooks can only be registered on leaf tensors that require "
+                               "grad")
+        return add_hook(self._leaf_hooks().post, hook)
+
+    def _leaf_hooks(self) -> LeafHooks:
+        if self._hooks is None:
+            self._hooks = LeafHooks()
+        return self._hooks
+
+    def retain_grad(self) -> None:
+        """Give this non-leaf tensor a ``.grad`` in later backward passes (leaves have
+        one anyway)."""
+        if not self.requires_grad:
+            raise RuntimeError("retain_grad: can't retain_grad on a tensor that has "
+                               "requires_grad=False")
+        if self.grad_fn is None:
+            return
+        node = self.grad_fn
+        if node._tensor_hooks is None:  # (the engine looks only at _tensor_hooks)
+            node._tensor_hooks = {}
+        if node._retained is None:
+            node._retained = {}
+        node._retained[self._output_nr] = weakref.ref(self)
+
+    @property
+    def retains_grad(self) -> bool:
+        """True for a non-leaf tensor after ``retain_grad()``."""
+        node = self.grad_fn
+        if node is None or not node._retained:
+            return False
+        ref = node._retained.get(self._output_nr)
+        return ref is not None and ref() is self
+
+    # -- in-place ops (version counted; see autograd/inplace.py) ----------------
+    def add_(self, other: Operand, *, alpha: Scalar = 1) -> Tensor:
+        """``self += alpha * other`` in place."""
+        return inplace.apply(self, "add_", lambda t: t + (other if alpha == 1 else
+                                                           other * alpha), (other,))
+
+    def sub_(self, other: Operand, *, alpha: Scalar = 1) -> Tensor:
+        """``self -= alpha * other`` in place."""
+        return inplace.apply(self, "sub_", lambda t: t - (other if alpha == 1 else
+                                                           other * alpha), (other,))
+
+    def mul_(self, other: Operand) -> Tensor:
+        """``self *= other`` in place."""
+        return inplace.apply(self, "mul_", lambda t: t * other, (other,))
+
+    def div_(self, other: Operand, *, rounding_mode: str | None = None) -> Tensor:
+        """``self /= other`` in place (``rounding_mode`` as ``div``)."""
+        if rounding_mode is None:
+            return inplace.apply(self, "div_", lambda t: t / other, (other,))
+        return inplace.apply(self, "div_", lambda t: t.div(other, rounding_mode=rounding_mode),
+                             (other,))
+
+    def pow_(self, exponent: Operand) -> Tensor:
+        """``self **= exponent`` in place."""
+        return inplace.apply(self, "pow_", lambda t: t ** exponent, (exponent,))
+
+    def clamp_(self, min: Scalar | None = None,  # noqa: A002
+               max: Scalar | None = None) -> Tensor:  # noqa: A002
+        """``clamp`` in place."""
+        return inplace.apply(self, "clamp_", lambda t: t.clamp(min, max))
+
+    clip_ = clamp_
+
+    def exp_(self) -> Tensor:
+        """``exp`` in place."""
+        return inplace.apply(self, "exp_", lambda t: t.exp())
+
+    def tanh_(self) -> Tensor:
+        """``tanh`` in place."""
+        return inplace.apply(self, "tanh_", lambda t: t.tanh())
+
+    def sigmoid_(self) -> Tensor:
+        """``sigmoid`` in place."""
+        return inplace.apply(self, "sigmoid_", lambda t: t.sigmoid())
+
+    def relu_(self) -> Tensor:
+        """``relu`` in place."""
+        return inplace.apply(self, "relu_", lambda t: t.relu())
+
+    def neg_(self) -> Tensor:
+        """``-self`` in place."""
+        return inplace.apply(self, "neg_", lambda t: -t)
+
+    def masked_fill_(self, mask: Tensor, value: Scalar | Tensor) -> Tensor:
+        """Write ``value`` where the bool ``mask`` (broadcast to self's shape) is True."""
+        _check_mask(mask, self, "masked_fill_")
+        return inplace.apply(self, "masked_fill_",
+                             lambda t: _where(mask, value, t), (value,))
+
+    def fill_(self, value: Scalar | Tensor) -> Tensor:
+        """Set every element to ``value`` (a number or a one-element tensor)."""
+        if isinstance(value, Tensor) and value.ndim != 0:
+            raise RuntimeError(f"fill_: only supports 0-dimension value tensor but got tensor "
+                               f"with {value.ndim} dimensions")
+        everywhere = backend.get_array_module(self.data).ones(self.shape, dtype=bool)
+        return inplace.apply(self, "fill_", lambda t: _where(everywhere, value, t),
+                             (value,))
+
+    def zero_(self) -> Tensor:
+        """Fill with zeros in place."""
+        if not inplace._needs_graph(self, ()):
+            inplace.check_writable(self, "zero_")
+            if isinstance(self.data, np.generic):  # NumPy gives 0-d results as immutable
+                self.data = np.zeros_like(self.data)  # scalars: nothing can alias them
+            else:
+                self.data.fill(0)
+            inplace.bump(self)
+            return self
+        return self.fill_(0)
+
+    def copy_(self, src: Tensor | np.ndarray | Scalar, non_blocking: bool = False) -> Tensor:
+        """Copy ``src`` (broadcast to self's shape, cast to self's dtype and device) into
+        self; differentiable with respect to ``src``."""
+        if isinstance(src, Tensor) and src.device != self.device:
+            src = src.to(self.device)
+        nothing = backend.get_array_module(self.data).zeros(self.shape, dtype=bool)
+        return inplace.apply(self, "copy_", lambda t: _where(nothing, t, src), (src,))
+
+    def index_add_(self, dim: int, index: Tensor, source: Tensor, *,
+                   alpha: Scalar = 1) -> Tensor:
+        """``self[..., index[i], ...] += alpha * source[..., i, ...]`` along ``dim``
+        (repeated indices add up)."""
+        where = _index_add_position(self, dim, index, source)
+        scaled = source if alpha == 1 else source * alpha
+        return inplace.apply(
+            self, "index_add_",
+            lambda t: t + S.IndexAdd.apply(scaled.to(t.dtype), shape=t.shape, index=where),
+            (source,))
+
+    def __iadd__(self, other: Operand) -> Tensor:
+        return self.add_(other)
+
+    def __isub__(self, other: Operand) -> Tensor:
+        return self.sub_(other)
+
+    def __imul__(self, other: Operand) -> Tensor:
+        return self.mul_(other)
+
+    def __itruediv__(self, other: Operand) -> Tensor:
+        return self.div_(other)
 
     # -- printing -------------------------------------------------------------
     def __repr__(self) -> str:
@@ -426,6 +601,292 @@ class Tensor:
 
         return F.log_softmax(self, dim)
 
+    # -- more methods: thin bindings to ``minigrad.functions`` --------------------------
+    # (each checks nothing itself: ``x.gather(1, i)`` is ``mg.gather(x, 1, i)``)
+    def clone(self) -> Tensor:
+        """A copy with its own memory (differentiable)."""
+        return _functions().clone(self)
+
+    def new_tensor(self, data: Any, dtype: DTypeLike = None, device: DeviceLike = None,
+                   requires_grad: bool = False) -> Tensor:
+        """``mg.tensor(data)`` with self's dtype and device unless given."""
+        return tensor(data, dtype=dtype or self.dtype, device=device or self.device,
+                      requires_grad=requires_grad)
+
+    def new_zeros(self, *size: int | tuple[int, ...], dtype: DTypeLike = None,
+                  device: DeviceLike = None, requires_grad: bool = False) -> Tensor:
+        """Zeros of shape ``size`` with self's dtype and device unless given."""
+        return self.new_full(_shape_args(size), 0, dtype=dtype, device=device,
+                             requires_grad=requires_grad)
+
+    def new_ones(self, *size: int | tuple[int, ...], dtype: DTypeLike = None,
+                 device: DeviceLike = None, requires_grad: bool = False) -> Tensor:
+        """Ones of shape ``size`` with self's dtype and device unless given."""
+        return self.new_full(_shape_args(size), 1, dtype=dtype, device=device,
+                             requires_grad=requires_grad)
+
+    def new_empty(self, *size: int | tuple[int, ...], dtype: DTypeLike = None,
+                  device: DeviceLike = None, requires_grad: bool = False) -> Tensor:
+        """An uninitialized tensor of shape ``size`` with self's dtype and device unless
+        given."""
+        from .creation import empty
+
+        return empty(_shape_args(size), dtype=dtype or self.dtype, device=device or self.device,
+                     requires_grad=requires_grad)
+
+    def new_full(self, size: int | tuple[int, ...], fill_value: Scalar,
+                 dtype: DTypeLike = None, device: DeviceLike = None,
+                 requires_grad: bool = False) -> Tensor:
+        """``fill_value`` in shape ``size`` with self's dtype and device unless given."""
+        from .creation import full
+
+        return full(size, fill_value, dtype=dtype or self.dtype, device=device or self.device,
+                    requires_grad=requires_grad)
+
+    def view_as(self, other: Tensor) -> Tensor:
+        """``view(other.shape)``."""
+        return self.view(other.shape)
+
+    def reshape_as(self, other: Tensor) -> Tensor:
+        """``reshape(other.shape)``."""
+        return self.reshape(other.shape)
+
+    def narrow(self, dim: int, start: int, length: int) -> Tensor:
+        """The slice ``start : start + length`` along ``dim``."""
+        return _functions().narrow(self, dim, start, length)
+
+    def add(self, other: Operand, *, alpha: Scalar = 1) -> Tensor:
+        """``self + alpha * other``."""
+        return _functions().add(self, other, alpha=alpha)
+
+    def sub(self, other: Operand, *, alpha: Scalar = 1) -> Tensor:
+        """``self - alpha * other``."""
+        return _functions().sub(self, other, alpha=alpha)
+
+    def mul(self, other: Operand) -> Tensor:
+        """``self * other``."""
+        return _functions().mul(self, other)
+
+    def div(self, other: Operand, *, rounding_mode: str | None = None) -> Tensor:
+        """``self / other`` (``rounding_mode``: None, ``'trunc'`` or ``'floor'``)."""
+        return _functions().div(self, other, rounding_mode=rounding_mode)
+
+    def floor_divide(self, other: Operand) -> Tensor:
+        """``div(other, rounding_mode='floor')``."""
+        return _functions().floor_divide(self, other)
+
+    def eq(self, other: Operand) -> Tensor:
+        """``self == other`` elementwise (bool)."""
+        return _functions().eq(self, other)
+
+    def ne(self, other: Operand) -> Tensor:
+        """``self != other`` elementwise (bool)."""
+        return _functions().ne(self, other)
+
+    def lt(self, other: Operand) -> Tensor:
+        """``self < other`` elementwise (bool)."""
+        return _functions().lt(self, other)
+
+    def le(self, other: Operand) -> Tensor:
+        """``self <= other`` elementwise (bool)."""
+        return _functions().le(self, other)
+
+    def gt(self, other: Operand) -> Tensor:
+        """``self > other`` elementwise (bool)."""
+        return _functions().gt(self, other)
+
+    def ge(self, other: Operand) -> Tensor:
+        """``self >= other`` elementwise (bool)."""
+        return _functions().ge(self, other)
+
+    def equal(self, other: Tensor) -> Scalar:
+        """True if ``other`` has the same shape and elements."""
+        return _functions().equal(self, other)
+
+    def maximum(self, other: Tensor) -> Tensor:
+        """The elementwise larger of self and ``other``."""
+        return _functions().maximum(self, other)
+
+    def minimum(self, other: Tensor) -> Tensor:
+        """The elementwise smaller of self and ``other``."""
+        return _functions().minimum(self, other)
+
+    def sin(self) -> Tensor:
+        """Elementwise sine."""
+        return _functions().sin(self)
+
+    def cos(self) -> Tensor:
+        """Elementwise cosine."""
+        return _functions().cos(self)
+
+    def log1p(self) -> Tensor:
+        """Elementwise ``log(1 + x)``."""
+        return _functions().log1p(self)
+
+    def expm1(self) -> Tensor:
+        """Elementwise ``exp(x) - 1``."""
+        return _functions().expm1(self)
+
+    def erf(self) -> Tensor:
+        """Elementwise error function."""
+        return _functions().erf(self)
+
+    def norm(self, p: Scalar | str | None = "fro", dim: Dims = None, keepdim: bool = False,
+             dtype: DTypeLike = None) -> Tensor:
+        """The vector ``p``-norm over ``dim`` (``mg.norm``)."""
+        return _functions().norm(self, p, dim, keepdim, dtype)
+
+    def cumsum(self, dim: int, *, dtype: DTypeLike = None) -> Tensor:
+        """Running sums along ``dim``."""
+        return _functions().cumsum(self, dim, dtype=dtype)
+
+    def cumprod(self, dim: int, *, dtype: DTypeLike = None) -> Tensor:
+        """Running products along ``dim``."""
+        return _functions().cumprod(self, dim, dtype=dtype)
+
+    def any(self, dim: Dims = None, keepdim: bool = False) -> Tensor:
+        """Whether any element (over ``dim``) is nonzero (bool)."""
+        return _functions().any(self, dim, keepdim)
+
+    def all(self, dim: Dims = None, keepdim: bool = False) -> Tensor:
+        """Whether every element (over ``dim``) is nonzero (bool)."""
+        return _functions().all(self, dim, keepdim)
+
+    def isnan(self) -> Tensor:
+        """True where NaN (bool)."""
+        return _functions().isnan(self)
+
+    def isinf(self) -> Tensor:
+        """True where +-inf (bool)."""
+        return _functions().isinf(self)
+
+    def isfinite(self) -> Tensor:
+        """True where neither NaN nor infinite (bool)."""
+        return _functions().isfinite(self)
+
+    def nan_to_num(self, nan: Scalar = 0.0, posinf: Scalar | None = None,
+                   neginf: Scalar | None = None) -> Tensor:
+        """NaN and infinities replaced by finite numbers."""
+        return _functions().nan_to_num(self, nan, posinf, neginf)
+
+    def allclose(self, other: Tensor, rtol: Scalar = 1e-05, atol: Scalar = 1e-08,
+                 equal_nan: bool = False) -> Scalar:
+        """True if all elements are close to ``other``'s (``mg.allclose``)."""
+        return _functions().allclose(self, other, rtol, atol, equal_nan)
+
+    def isclose(self, other: Tensor, rtol: Scalar = 1e-05, atol: Scalar = 1e-08,
+                equal_nan: bool = False) -> Tensor:
+        """Elementwise closeness to ``other`` (bool)."""
+        return _functions().isclose(self, other, rtol, atol, equal_nan)
+
+    def sort(self, dim: int = -1, descending: bool = False, stable: bool = False):
+        """``(values, indices)`` sorted along ``dim``."""
+        return _functions().sort(self, dim, descending, stable)
+
+    def argsort(self, dim: int = -1, descending: bool = False, stable: bool = False) -> Tensor:
+        """The indices that sort along ``dim``."""
+        return _functions().argsort(self, dim, descending, stable)
+
+    def topk(self, k: int, dim: int = -1, largest: bool = True, sorted: bool = True):  # noqa: A002
+        """``(values, indices)`` of the ``k`` largest (or smallest) along ``dim``."""
+        return _functions().topk(self, k, dim, largest, sorted)
+
+    def multinomial(self, num_samples: int, replacement: bool = False, *,
+                    generator: Any = None) -> Tensor:
+        """int64 samples from the rows of self (non-negative weights)."""
+        return _functions().multinomial(self, num_samples, replacement, generator=generator)
+
+    def gather(self, dim: int, index: Tensor) -> Tensor:
+        """Values along ``dim`` at ``index`` (``mg.gather``)."""
+        return _functions().gather(self, dim, index)
+
+    def scatter(self, dim: int, index: Tensor, src: Any = None, *, value: Any = None) -> Tensor:
+        """A copy with ``src`` (or ``value``) written at ``index`` along ``dim``."""
+        return _functions().scatter(self, dim, index, src, value=value)
+
+    def scatter_add(self, dim: int, index: Tensor, src: Tensor) -> Tensor:
+        """A copy with ``src`` added at ``index`` along ``dim``."""
+        return _functions().scatter_add(self, dim, index, src)
+
+    def index_select(self, dim: int, index: Tensor) -> Tensor:
+        """The slices at ``index`` (1-D) along ``dim``."""
+        return _functions().index_select(self, dim, index)
+
+    def masked_select(self, mask: Tensor) -> Tensor:
+        """1-D: the elements where the bool ``mask`` is True."""
+        return _functions().masked_select(self, mask)
+
+    def masked_fill(self, mask: Tensor, value: Scalar | Tensor) -> Tensor:
+        """A copy with ``value`` where the bool ``mask`` is True."""
+        return _functions().masked_fill(self, mask, value)
+
+    def tril(self, diagonal: int = 0) -> Tensor:
+        """The lower triangle (of the last two dims)."""
+        return _functions().tril(self, diagonal)
+
+    def triu(self, diagonal: int = 0) -> Tensor:
+        """The upper triangle (of the last two dims)."""
+        return _functions().triu(self, diagonal)
+
+    def flip(self, *dims: int | tuple[int, ...] | list[int]) -> Tensor:
+        """Reversed along ``dims`` (varargs or one sequence)."""
+        return _functions().flip(self, _shape_args(dims))
+
+    def roll(self, shifts: int | tuple[int, ...], dims: int | tuple[int, ...] | None = None
+             ) -> Tensor:
+        """Shifted (wrapping around) along ``dims``."""
+        return _functions().roll(self, shifts, dims)
+
+    def repeat(self, *sizes: int | tuple[int, ...] | list[int]) -> Tensor:
+        """Copied ``sizes[d]`` times along each dim (NumPy's ``tile``)."""
+        return _functions()._repeat(self, _shape_args(sizes), "repeat")
+
+    def tile(self, *dims: int | tuple[int, ...] | list[int]) -> Tensor:
+        """``repeat``, with missing leading sizes taken as 1."""
+        return _functions().tile(self, _shape_args(dims))
+
+    def repeat_interleave(self, repeats: int | Tensor, dim: int | None = None, *,
+                          output_size: int | None = None) -> Tensor:
+        """Each element (or slice along ``dim``) repeated ``repeats`` times."""
+        return _functions().repeat_interleave(self, repeats, dim, output_size=output_size)
+
+    def diag(self, diagonal: int = 0) -> Tensor:
+        """1-D -> a diagonal matrix; 2-D -> its diagonal."""
+        return _functions().diag(self, diagonal)
+
+    def bmm(self, mat2: Tensor) -> Tensor:
+        """Batched matrix product ``(b, n, m) @ (b, m, p)``."""
+        return _functions().bmm(self, mat2)
+
+    def baddbmm(self, batch1: Tensor, batch2: Tensor, *, beta: Scalar = 1,
+                alpha: Scalar = 1) -> Tensor:
+        """``beta * self + alpha * bmm(batch1, batch2)``."""
+        return _functions().baddbmm(self, batch1, batch2, beta=beta, alpha=alpha)
+
+    def outer(self, vec2: Tensor) -> Tensor:
+        """Outer product with ``vec2`` (both 1-D)."""
+        return _functions().outer(self, vec2)
+
+    def type(self, dtype: DTypeLike = None, non_blocking: bool = False) -> str | Tensor:
+        """Without ``dtype``: the type name (``'minigrad.FloatTensor'``, as PyTorch's
+        ``'torch.FloatTensor'``); with a dtype or such a name: ``to`` it."""
+        if dtype is None:
+            return _functions().tensor_type_name(self)
+        dtype, device = _functions().parse_tensor_type(dtype, self.device)
+        return self.to(device, dtype)
+
+    def half(self) -> Tensor:
+        """``to(mg.float16)``."""
+        return self.to(dtypes.float16)
+
+    def int(self) -> Tensor:
+        """``to(mg.int32)`` (leaves the graph)."""
+        return self.to(dtypes.int32)
+
+    def bool(self) -> Tensor:
+        """``to(mg.bool)`` (leaves the graph)."""
+        return self.to(dtypes.bool_)
+
     # -- reductions -----------------------------------------------------------
     def sum(self, dim: Dims = None, keepdim: bool = False) -> Tensor:
         """Sum over ``dim`` (all dims by default); ``keepdim`` keeps them as size 1.
@@ -453,12 +914,18 @@ class Tensor:
         """The square root of ``var``."""
         return self.var(dim, unbiased, keepdim).sqrt()
 
-    def max(self, dim: int | None = None, keepdim: bool = False) -> Tensor | MaxResult:
-        """Largest value; with ``dim``, a ``(values, indices)`` pair."""
+    def max(self, dim: int | Tensor | None = None, keepdim: bool = False) -> Tensor | MaxResult:
+        """Largest value; with ``dim``, a ``(values, indices)`` pair; ``max(other)``
+        with a tensor is ``maximum(other)``."""
+        if isinstance(dim, Tensor):
+            return self.maximum(dim)
         return self._extreme(dim, keepdim, True, "max")
 
-    def min(self, dim: int | None = None, keepdim: bool = False) -> Tensor | MaxResult:
-        """Smallest value; with ``dim``, a ``(values, indices)`` pair."""
+    def min(self, dim: int | Tensor | None = None, keepdim: bool = False) -> Tensor | MaxResult:
+        """Smallest value; with ``dim``, a ``(values, indices)`` pair; ``min(other)``
+        with a tensor is ``minimum(other)``."""
+        if isinstance(dim, Tensor):
+            return self.minimum(dim)
         return self._extreme(dim, keepdim, False, "min")
 
     def _extreme(self, dim, keepdim, largest, name):
@@ -641,16 +1108,19 @@ class Tensor:
                              f"{tuple(self.shape)})") from None
 
     def __setitem__(self, index: Any, value: Operand) -> None:
-        if _state.enabled and (self.requires_grad or getattr(value, "requires_grad", False)):
-            raise RuntimeError(
-                "setitem: in-place assignment into a tensor that requires grad (or of a "
-                "value that does) is not differentiable here; build the result with "
-                "mg.where/mg.cat, or assign under mg.no_grad()"
-            )
-        self.data[_convert_index(index, self)] = _data(value)
+        """``x[index] = value`` in place; differentiable (``outputs[t] = y`` records)."""
+        inplace.setitem(self, _convert_index(index, self), value)
 
 
 # --- helpers for the operators ------------------------------------------------------
+
+
+def _functions():
+    """``minigrad.functions``, where the newer methods' code lives (imported late: it
+    imports this module)."""
+    from . import functions
+
+    return functions
 
 
 def _data(value):
@@ -750,6 +1220,43 @@ def _compare(a: Tensor, other, name: str) -> Tensor:
     if result is NotImplemented:
         return NotImplemented
     return Tensor._make(result)
+
+
+def _check_mask(mask, target: Tensor, name: str) -> None:
+    if not isinstance(mask, Tensor) or mask.dtype.kind != "b":
+        got = mask.dtype if isinstance(mask, Tensor) else type(mask).__name__
+        raise RuntimeError(f"{name}: only supports boolean masks, but got mask with dtype {got}")
+    if not _broadcastable(target.shape, mask.shape) or mask.ndim > target.ndim:
+        raise RuntimeError(f"{name}: the mask of shape {tuple(mask.shape)} must be broadcastable "
+                           f"to the tensor's shape {tuple(target.shape)}")
+
+
+def _where(condition, a, b) -> Tensor:
+    from .functions import where
+
+    return where(condition, a, b)
+
+
+def _index_add_position(target: Tensor, dim: int, index: Tensor, source: Tensor) -> tuple:
+    """The index tuple that puts ``source`` at ``index`` along ``dim`` of ``target``,
+    after PyTorch's checks of ``index_add_``'s arguments."""
+    (axis,) = R.normalize_dims(dim, target.ndim, "index_add_")
+    if not isinstance(index, Tensor) or index.dtype.kind not in "iu" or index.ndim > 1:
+        raise IndexError("index_add_: index must be a 1-D integer (int64) tensor, got "
+                         f"{getattr(index, 'dtype', type(index).__name__)} of shape "
+                         f"{tuple(getattr(index, 'shape', ()))}")
+    if not isinstance(source, Tensor):
+        raise TypeError(f"index_add_: source must be a Tensor, got {type(source).__name__}")
+    expected = target.shape[:axis] + (index.numel(),) + target.shape[axis + 1:]
+    if source.ndim != target.ndim or tuple(source.shape) != expected:
+        raise RuntimeError(f"index_add_: source of shape {tuple(source.shape)} does not match "
+                           f"the expected shape {expected} (self's shape with dim {dim} "
+                           "replaced by the number of indices)")
+    positions = index.data.reshape(-1)
+    size = target.shape[axis]
+    if positions.size and (positions.min() < -size or positions.max() >= size):
+        raise IndexError(f"index_add_: index out of range for dim {dim} of size {size}")
+    return (slice(None),) * axis + (positions,)
 
 
 def _shape_args(args: tuple) -> tuple:
@@ -854,3 +1361,4 @@ def matmul(a: Tensor, b: Tensor) -> Tensor:
 
 function._tensor_cls = Tensor
 engine._tensor_cls = Tensor
+inplace._tensor_cls = Tensor

@@ -9,8 +9,8 @@
 """
 
 from .engine import backward, queue_callback
-from .functional import grad
 from .function import Function, Op, OuterGrad
+from .functional import grad
 from .grad_mode import (
     enable_grad,
     inference_mode,

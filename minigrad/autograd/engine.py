@@ -9,9 +9,9 @@ graph of 100,000 nodes is as fine as one of ten):
    their gradient, so each node's ``backward`` is called exactly once with the full
    sum of its output gradients.
 
-Edges are the ``(parent, output_nr)`` pairs each node captured when it was recorded
-(``Function.next_edges``), so a Tensor that an in-place op later gave a new history
-does not redirect the gradients of the nodes that used its old value.
+An edge leads from a node to each input's ``grad_fn`` -- the one the input had when
+the node was recorded: a Tensor that an in-place op later gave a new history keeps its
+old ones in ``_history``, so the nodes that used its old value still reach it.
 
 Hooks run where PyTorch runs them: a non-leaf Tensor's hooks (``register_hook``,
 ``retain_grad``) when its gradient is complete, just before its node's ``backward``; a
@@ -31,9 +31,11 @@ from __future__ import annotations
 
 import threading
 
-from ..backend import get_array_module
+from ..backend import concatenate, get_array_module, matmul
+from . import versions
 from .function import OuterGrad
 from .grad_mode import _state, enable_grad
+from .versions import clock as write_clock
 
 _tensor_cls = None  # set by minigrad.tensor
 
@@ -90,12 +92,11 @@ def _resolve(slot):
     terms = slot.terms
     if terms:
         if len(terms) == 1:
-            product = terms[0].lhs.T @ terms[0].rhs
-        else:
-            xp = get_array_module(terms[0].lhs)
-            lhs = xp.concatenate([t.lhs for t in terms], axis=0)
-            rhs = xp.concatenate([t.rhs for t in terms], axis=0)
-            product = lhs.T @ rhs
+            product = matmul(terms[0].lhs.T, terms[0].rhs)
+        else:  # (the concatenations and the product come from the backend's pool)
+            lhs = concatenate([t.lhs for t in terms], axis=0)
+            rhs = concatenate([t.rhs for t in terms], axis=0)
+            product = matmul(lhs.T, rhs)
         if terms[0].shape is not None:
             product = product.reshape(terms[0].shape)
         if dense is None:
@@ -129,10 +130,19 @@ def _freed_error(node) -> RuntimeError:
 
 
 def _check_versions(node) -> None:
-    """Raise PyTorch's error if a value ``node`` saved was overwritten in place."""
-    for counter, version, position in node._saved_versions:
-        if counter[0] != version:
-            array = node.saved[position]
+    """Raise PyTorch's error if a value ``node`` needs was overwritten in place after
+    it was saved (called only when some in-place write happened since)."""
+    needed_by = node.saved_needed_by
+    needs = node.needs_input_grad
+    for position, value in enumerate(node.saved):
+        array = value.data if isinstance(value, _tensor_cls) else value  # Functions save
+        if not hasattr(array, "dtype"):                                  # Tensors
+            continue
+        if needed_by is not None and not any(needs[i] for i in needed_by[position]):
+            continue
+        found = versions.overwritten(array, node._stamp)
+        if found is not None:
+            now, expected = found
             kind = {"f": "Float", "i": "Long", "b": "Bool", "u": "Byte"}.get(
                 array.dtype.kind, "")
             if array.dtype.kind == "f" and array.dtype.itemsize == 8:
@@ -140,10 +150,10 @@ def _check_versions(node) -> None:
             raise RuntimeError(
                 "one of the variables needed for gradient computation has been modified "
                 f"by an inplace operation: [minigrad.{kind}Tensor {list(array.shape)}], "
-                f"which is saved by {type(node).__name__}Backward, is at version "
-                f"{counter[0]}; expected version {version} instead. Hint: the value was "
-                "changed by an in-place op (add_, mul_, x[i] = ..., +=, ...) after it was "
-                "used; use the out-of-place op, or clone() before writing.")
+                f"which is saved by {type(node).__name__}Backward, is at version {now}; "
+                f"expected version {expected} instead. Hint: the value was changed by an "
+                "in-place op (add_, mul_, x[i] = ..., +=, ...) after it was used; use the "
+                "out-of-place op, or clone() before writing.")
 
 
 class _EngineState(threading.local):
@@ -279,44 +289,30 @@ def _execute(roots, grad_roots, retain_graph, create_graph, inputs, accumulate):
     # edges into every leaf.
     while stack:
         node = stack.pop()
-        edges = node.next_edges
-        if edges is None:
+        inputs_ = node.inputs
+        if inputs_ is None:
             raise _freed_error(node)
-        for parent, nr in edges:
+        for t in inputs_:
+            parent, nr = t.grad_fn, t
+            if t._history is not None:
+                parent, nr = _edge_as_of(t, node._stamp)
             if parent is not None:
                 if parent in dependencies:
                     dependencies[parent] += 1
                 else:
                     dependencies[parent] = 1
                     stack.append(parent)
-            elif nr is not None:
+            elif nr is not None and t._hooks is not None and t.requires_grad:
+                # a leaf with hooks is finished as soon as its last edge has run; the
+                # others all at the end (which saves the counting)
                 leaf_pending[nr] = leaf_pending.get(nr, 0) + 1
 
     def finish_leaf(leaf):
-        slot = leaf_slots.pop(leaf, None)
-        if slot is None:
-            return
-        if create_graph and isinstance(slot, _tensor_cls):
-            grad, owned = slot, False
-        else:
-            grad, owned = _resolve(slot)
-        hooks = leaf._hooks
-        if hooks is not None and hooks.pre:
-            grad = _run_hooks(hooks.pre, grad, create_graph)
-        if wanted_leaves is not None:
-            index = wanted_leaves.get(leaf)
-            if index is None:
-                return
-            if not accumulate:
-                captured[index] = _captured(grad, owned, create_graph)
-                return
-        _store_grad(leaf, grad, owned, create_graph)
-        if hooks is not None and hooks.post:
-            for hook in tuple(hooks.post.values()):
-                hook(leaf)
+        _finish_leaf(leaf, leaf_slots.pop(leaf), create_graph, wanted_leaves, accumulate,
+                     captured)
 
-    # leaves given as roots, and reached by no node, are complete already
-    for leaf in [t for t in leaf_slots if t not in leaf_pending]:
+    # leaves with hooks given as roots, and reached by no node, are complete already
+    for leaf in [t for t in leaf_slots if t._hooks is not None and t not in leaf_pending]:
         finish_leaf(leaf)
 
     # 2. execution in topological order.
@@ -334,7 +330,7 @@ def _execute(roots, grad_roots, retain_graph, create_graph, inputs, accumulate):
                          else _resolve(slot)[0]]
             else:
                 grads = [None if s is None else _resolve(s)[0] for s in node_slots]
-            if node._tensor_hooks is not None or node._retained is not None:
+            if node._tensor_hooks is not None:  # (retain_grad sets it too)
                 grads = _node_hooks(node, grads, create_graph)
             if wanted_nodes is not None and node in wanted_nodes:
                 for nr, index, tensor in wanted_nodes[node]:
@@ -348,12 +344,20 @@ def _execute(roots, grad_roots, retain_graph, create_graph, inputs, accumulate):
                 if g is not None:
                     if node.saved is None:
                         raise _freed_error(node)
-                    if node._saved_versions:
+                    if node._stamp != write_clock[0]:
                         _check_versions(node)
                     input_grads = node._run_backward(grads, create_graph)
                     break
-        for i, (parent, nr) in enumerate(node.next_edges):
+        stamp = node._stamp
+        for i, t in enumerate(node.inputs):
             grad = None if input_grads is None else input_grads[i]
+            parent = t.grad_fn
+            if t._history is not None:
+                parent, nr = _edge_as_of(t, stamp)
+                if parent is None and nr is None:
+                    continue
+            else:
+                nr = t._output_nr if parent is not None else t
             if parent is not None:
                 if grad is not None:
                     parent_slots = slots.get(parent)
@@ -364,16 +368,71 @@ def _execute(roots, grad_roots, retain_graph, create_graph, inputs, accumulate):
                 dependencies[parent] = count
                 if count == 0:
                     ready.append(parent)
-            elif nr is not None:
+            elif t.requires_grad:
                 if grad is not None:
                     leaf_slots[nr] = _accumulate(leaf_slots.get(nr), grad)
-                count = leaf_pending[nr] - 1
-                leaf_pending[nr] = count
-                if count == 0:
-                    finish_leaf(nr)
+                if t._hooks is not None:
+                    count = leaf_pending[nr] - 1
+                    leaf_pending[nr] = count
+                    if count == 0:
+                        finish_leaf(nr)
         if not retain_graph:
             node._release()
+
+    # 3. the leaves without hooks
+    if create_graph or wanted_leaves is not None:
+        for leaf in list(leaf_slots):
+            finish_leaf(leaf)
+        return captured
+    for leaf, slot in leaf_slots.items():  # the common case, inline
+        array, owned = _resolve(slot)
+        if array.dtype != leaf.data.dtype:
+            array = array.astype(leaf.data.dtype)
+            owned = True
+        if leaf.grad is None:
+            if not owned or array.ndim == 0:  # a copy; a NumPy scalar becomes an array
+                array = get_array_module(array).array(array)
+            leaf.grad = _tensor_cls._make(array)
+        else:
+            leaf.grad.data += array
     return captured
+
+
+def _finish_leaf(leaf, slot, create_graph, wanted_leaves, accumulate, captured) -> None:
+    """A leaf's gradient is complete: run its hooks, then write ``.grad`` (or hand the
+    gradient to ``autograd.grad``), then its post-accumulate hooks."""
+    if create_graph and isinstance(slot, _tensor_cls):
+        grad, owned = slot, False
+    else:
+        grad, owned = _resolve(slot)
+    hooks = leaf._hooks
+    if hooks is not None and hooks.pre:
+        grad = _run_hooks(hooks.pre, grad, create_graph)
+    if wanted_leaves is not None:
+        index = wanted_leaves.get(leaf)
+        if index is None:
+            return
+        if not accumulate:
+            captured[index] = _captured(grad, owned, create_graph)
+            return
+    _store_grad(leaf, grad, owned, create_graph)
+    if hooks is not None and hooks.post:
+        for hook in tuple(hooks.post.values()):
+            hook(leaf)
+
+
+def _edge_as_of(t, stamp: int):
+    """``(grad_fn, output_nr)`` that ``t`` had at write-clock time ``stamp`` (``t`` was
+    given a new history in place since); ``(None, t)`` for a leaf, ``(None, None)`` for a
+    constant."""
+    for clock, grad_fn, output_nr in t._history:  # noqa: B007  (in rewrite order)
+        if clock > stamp:
+            break
+    else:
+        grad_fn, output_nr = t.grad_fn, t._output_nr
+    if grad_fn is None:
+        return None, None  # only constants (no grad) are ever rewritten in place
+    return grad_fn, output_nr
 
 
 def _captured(grad, owned: bool, create_graph: bool):

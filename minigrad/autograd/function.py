@@ -26,6 +26,7 @@ import numpy as _np
 
 from ..backend import get_array_module
 from .grad_mode import _state, enable_grad, no_grad
+from .versions import clock as _clock
 
 _np_scalar = _np.generic
 
@@ -40,20 +41,18 @@ class Function:
     #   inputs            the Tensor arguments, in order (the graph's edges)
     #   needs_input_grad  one bool per forward argument
     #   saved             what forward passed to save_for_backward (None once freed)
-    #   next_edges        one ``(parent_node, output_nr)`` or ``(None, leaf_or_None)`` per
-    #                     input, captured when the node is recorded: an in-place op may later
-    #                     give an input Tensor a new history, but this node keeps the old one
+    #   _stamp            the in-place write clock when the node was recorded (see
+    #                     ``versions``): which history each input had then, and whether a
+    #                     saved value was overwritten since
     inputs: tuple | None = None
-    next_edges: tuple | None = None
     saved: tuple = ()
     needs_input_grad: tuple = ()
     _graph_mode = False  # True while the engine runs a create_graph backward
     _n_outputs = 1
-    # ``(counter, version, position)`` for every saved value that a Tensor's in-place write
-    # could change; the engine compares them before running ``backward``
-    _saved_versions: tuple = ()
+    _stamp = 0
     _tensor_hooks = None  # {output_nr: {handle_id: hook}} from Tensor.register_hook
     _retained = None      # {output_nr: weakref to the Tensor} from Tensor.retain_grad
+    #                       (which also sets _tensor_hooks: the one field the engine checks)
 
     def save_for_backward(self, *values: Any) -> None:
         """Keep values for ``backward`` (freed after backward unless retain_graph)."""
@@ -99,17 +98,11 @@ class Function:
                 wrapped.append(Tensor._make(out.data))
         if record:
             ctx.inputs = tensor_args
-            ctx.next_edges = _edges(tensor_args)
+            ctx._stamp = _clock[0]
             ctx.needs_input_grad = tuple(
                 isinstance(a, Tensor) and a.requires_grad for a in args
             )
-            saved = ctx.saved
-            if saved:  # public Functions save Tensors: track each one's version
-                ctx._saved_versions = tuple(
-                    (_counter(t), _counter(t)[0], i) for i, t in enumerate(saved)
-                    if isinstance(t, Tensor))
-                for out, w in zip(outputs, wrapped):  # a saved output and the returned
-                    w._vc = _counter(out)             # one are the same storage
+
             ctx._arg_is_tensor = tuple(isinstance(a, Tensor) for a in args)
             ctx._n_outputs = len(outputs)
             # to give an output that received no gradient zeros, as PyTorch does
@@ -175,10 +168,12 @@ class Function:
         attribute (masks, probabilities, ...)."""
         state = self.__dict__  # (dict operations: this runs once per node per backward)
         n_outputs = state.get("_n_outputs")  # set by apply only for several outputs
+        retained = state.get("_retained")  # (weak references: kept for ``retains_grad``)
         state.clear()
+        if retained is not None:
+            state["_retained"] = retained
         state["saved"] = None  # marks the node as freed (see engine._freed_error)
         state["inputs"] = None
-        state["next_edges"] = None
         if n_outputs is not None:  # a freed node's outputs are still addressed by index
             state["_n_outputs"] = n_outputs
 
@@ -197,9 +192,11 @@ class Op(Function):
 
     differentiable_outputs = None  # e.g. (0,) when later outputs are indices
     # True for ops whose output may be a NumPy view of their first input (reshape,
-    # transpose, indexing, ...): such an output shares the input's version counter, so an
-    # in-place write through either is seen by every node that saved the other
+    # transpose, indexing, ...): such an output remembers its base (see _share_storage)
     is_view = False
+    # Optional, per saved value: the inputs whose gradient needs it.  A value that no
+    # needed gradient uses is not version-checked (``y = x * 2; x.mul_(3)`` is fine, as PyTorch)
+    saved_needed_by: tuple | None = None
 
     @classmethod
     def apply(cls, *inputs, **params):
@@ -220,11 +217,9 @@ class Op(Function):
                 out = Tensor._make(result)
             else:
                 ctx.inputs = inputs
-                ctx.next_edges = _edges(inputs)
+                ctx._stamp = _clock[0]
                 ctx.needs_input_grad = tuple([t.requires_grad for t in inputs])
                 out = Tensor._make(result, ctx, 0)
-                if ctx.saved:
-                    _track_saved(ctx, inputs, (out,))
             if cls.is_view:
                 _share_storage(inputs[0], (out,), params)
             return out
@@ -232,7 +227,7 @@ class Op(Function):
             outs = tuple([Tensor._make(r) for r in result])
         else:
             ctx.inputs = inputs
-            ctx.next_edges = _edges(inputs)
+            ctx._stamp = _clock[0]
             ctx.needs_input_grad = tuple([t.requires_grad for t in inputs])
             ctx._n_outputs = len(result)
             keep = cls.differentiable_outputs
@@ -240,8 +235,7 @@ class Op(Function):
                 Tensor._make(r, ctx, i) if keep is None or i in keep else Tensor._make(r)
                 for i, r in enumerate(result)
             ])
-            if ctx.saved:
-                _track_saved(ctx, inputs, outs)
+
         if cls.is_view:
             _share_storage(inputs[0], outs, params)
         return outs
@@ -292,51 +286,15 @@ class Op(Function):
 # --- graph bookkeeping shared by Function.apply and Op.apply ---------------------------
 
 
-def _edges(inputs) -> tuple:
-    """The node's edges: ``(parent, output_nr)`` for an input with a history,
-    ``(None, leaf)`` for a leaf that requires grad, ``(None, None)`` for a constant."""
-    return tuple([(t.grad_fn, t._output_nr) if t.grad_fn is not None
-                  else (None, t if t.requires_grad else None) for t in inputs])
-
-
-def _counter(t) -> list:
-    """``t``'s version counter (a one-element list shared by views of one storage),
-    made on first use: most tensors are never saved, viewed or written in place."""
-    counter = t._vc
-    if counter is None:
-        counter = t._vc = [0]
-    return counter
-
-
-def _track_saved(ctx, inputs, outputs) -> None:
-    """Record the version of every saved array that belongs to an input or output
-    Tensor (saved arrays are always one of those, see ``Op``)."""
-    versions = []
-    for position, array in enumerate(ctx.saved):
-        for t in inputs:
-            if t.data is array:
-                break
-        else:
-            for t in outputs:
-                if t.data is array:
-                    break
-            else:
-                continue
-        counter = _counter(t)
-        versions.append((counter, counter[0], position))
-    ctx._saved_versions = tuple(versions)
-
-
 def _share_storage(source, outputs, params) -> None:
-    """Outputs that NumPy made as views of ``source``'s array share its version counter
-    and remember their base (``(base, index)``: the index when the view is a direct
-    ``base[index]``, which lets an in-place write on it be recorded on the base)."""
+    """Outputs that NumPy made as views of ``source``'s array remember their base Tensor
+    (``(base, index)``: the index when the view is a direct ``base[index]``, which lets
+    an in-place write on the view be recorded on the base)."""
     data = source.data
     for out in outputs:
         owner = getattr(out.data, "base", None)
         if owner is None or not (owner is data or owner is getattr(data, "base", None)):
             continue  # a copy (e.g. reshape of a non-contiguous array, fancy indexing)
-        out._vc = _counter(source)
         if source._base is not None:
             out._base = (source._base[0], None)
         else:

@@ -28,10 +28,24 @@ class Parameter(Tensor):
         else:  # lists and scalars: copied into a new array
             array = tensor(data).data
         self.data, self.grad, self.grad_fn, self._output_nr = array, None, None, 0
-        self._vc = self._base = self._hooks = None
+        self._base = self._hooks = self._history = None
         self.requires_grad = False
         if requires_grad:
             self.requires_grad_(True)  # raises for integer data, as PyTorch
 
     def __repr__(self) -> str:
         return "Parameter containing:\n" + super().__repr__()
+
+    def __setattr__(self, name: str, value) -> None:
+        # ``weight.data = pretrained`` (the GloVe idiom): a Tensor's array is stored, so
+        # ``.data`` stays the backing array; shape and dtype may change, as in PyTorch
+        if name == "data" and not _is_array(value):
+            if not isinstance(value, Tensor):
+                raise TypeError(f"Variable data has to be a tensor, but got "
+                                f"{type(value).__name__}")
+            value = value.data
+        object.__setattr__(self, name, value)
+
+
+def _is_array(value) -> bool:
+    return isinstance(value, np.ndarray) or backend.device_of(value) == "cuda"

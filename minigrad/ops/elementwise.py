@@ -8,7 +8,7 @@ import math
 import numpy as _np
 
 from ..autograd.function import Op
-from ..backend import get_array_module
+from ..backend import empty_like, get_array_module
 from .dual import log, sign, sum_to, zero_where
 
 
@@ -41,6 +41,8 @@ class Sub(Op):
 
 
 class Mul(Op):
+    saved_needed_by = ((1,), (0,))  # d/da needs b, d/db needs a
+
     @staticmethod
     def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
@@ -55,6 +57,8 @@ class Mul(Op):
 
 
 class Div(Op):
+    saved_needed_by = ((1,), (0, 1))  # d/da = g / b; d/db = -g a / b^2
+
     @staticmethod
     def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
@@ -200,7 +204,7 @@ class Abs(Op):
 class Tanh(Op):
     @staticmethod
     def forward(ctx, x):
-        out = get_array_module(x).tanh(x)
+        out = get_array_module(x).tanh(x, out=empty_like(x) if x.dtype.kind == "f" else None)
         ctx.save_for_backward(out)
         return out
 
@@ -208,8 +212,9 @@ class Tanh(Op):
     def backward(ctx, grad):
         (out,) = ctx.saved_tensors
         if not ctx._graph_mode:  # arrays: one temporary, updated in place
-            local = out * out
-            get_array_module(out).subtract(1, local, out=local)
+            xp = get_array_module(out)
+            local = xp.multiply(out, out, out=empty_like(out))
+            xp.subtract(1, local, out=local)
             local *= grad
             return local
         return grad * (1 - out * out)  # d tanh = 1 - tanh^2

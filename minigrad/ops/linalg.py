@@ -5,11 +5,14 @@ batched GEMM instead of T small ones (see ``autograd.engine``)."""
 from __future__ import annotations
 
 from ..autograd.function import Op, OuterGrad
+from ..backend import matmul
 from .dual import sum_to, swap_last
 
 
 class MatMul(Op):
     """``a @ b`` with NumPy's rules: 1-D operands, batch broadcasting."""
+
+    saved_needed_by = ((1,), (0,))  # d/da needs b, d/db needs a
 
     @staticmethod
     def forward(ctx, a, b):
@@ -54,11 +57,13 @@ class AddMM(Op):
     """``input + mat1 @ mat2`` in one node (PyTorch's ``addmm``); an RNN step is
     ``tanh(addmm(x_proj_t, h, W_hh.T))``."""
 
+    saved_needed_by = ((2,), (1,))  # saved (mat1, mat2): d/dmat2 needs mat1, and back
+
     @staticmethod
     def forward(ctx, bias, mat1, mat2):
         ctx.save_for_backward(mat1, mat2)
         ctx.bias_shape = bias.shape
-        out = mat1 @ mat2
+        out = matmul(mat1, mat2)
         if _fits(bias.shape, out.shape):
             out += bias  # in place: the product is a fresh array
             return out
@@ -79,15 +84,17 @@ class AddMM(Op):
 class Linear(Op):
     """``x @ weight.T + bias`` for x of shape ``(*, in)``, weight ``(out, in)``."""
 
+    saved_needed_by = ((1,), (0,))  # saved (x, weight): d/dweight needs x, and back
+
     @staticmethod
     def forward(ctx, x, weight, bias=None):
         ctx.save_for_backward(x, weight)
         if x.ndim > 2:  # one 2-D GEMM over all leading dims (a strided 3-D input would
             # otherwise become one small GEMM per batch row)
-            out = (x.reshape((-1, x.shape[-1])) @ weight.T).reshape(
+            out = matmul(x.reshape((-1, x.shape[-1])), weight.T).reshape(
                 x.shape[:-1] + (weight.shape[0],))
         else:
-            out = x @ weight.T
+            out = matmul(x, weight.T)
         if bias is not None:
             out += bias
         return out
@@ -97,7 +104,7 @@ class Linear(Op):
         x, weight = ctx.saved_tensors
         need = ctx.needs_input_grad
         g2 = grad.reshape((-1, grad.shape[-1]))  # (N, out): all leading dims as rows
-        grad_x = (g2 @ weight).reshape(x.shape) if need[0] else None  # dx = g W
+        grad_x = matmul(g2, weight).reshape(x.shape) if need[0] else None  # dx = g W
         grad_w = None
         if need[1]:  # dW = g^T x summed over all leading dims (none for a 1-D x)
             x2 = x.reshape((-1, x.shape[-1]))

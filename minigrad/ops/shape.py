@@ -3,6 +3,7 @@ Their gradients only move numbers around, so every backward is itself a shape op
 
 from __future__ import annotations
 
+from .. import backend
 from ..autograd.function import Op
 from ..backend import get_array_module, scatter_add
 from .dual import broadcast_to, sum_to
@@ -124,6 +125,50 @@ class IndexAdd(Op):
         return GetItem.apply(grad, index=ctx.index) if ctx._graph_mode else grad[ctx.index]
 
 
+class SetItem(Op):
+    """``x[index] = value``, written into ``x``'s own array (``copy=True``: into a copy).
+
+    The in-place write behind ``outputs[t] = y``: ``value`` already has ``x``'s dtype
+    and broadcasts to ``x[index]``.  Nothing is saved, so later writes cannot spoil it.
+    """
+
+    @staticmethod
+    def forward(ctx, x, value, index, copy=False):
+        if copy:
+            x = x.copy()
+        x[index] = value
+        ctx.index, ctx.value_shape = index, value.shape
+        return x
+
+    @staticmethod
+    def backward(ctx, grad):
+        index = ctx.index
+        need_x, need_value = ctx.needs_input_grad
+        # d/dx: the gradient, except where x was overwritten; d/dvalue: the gradient there
+        grad_x = ZeroAt.apply(grad, index=index) if need_x and ctx._graph_mode else (
+            ZeroAt.forward(ctx, grad, index) if need_x else None)
+        grad_value = sum_to(grad[index], ctx.value_shape) if need_value else None
+        return grad_x, grad_value
+
+
+class ZeroAt(Op):
+    """A copy of ``x`` with ``x[index] = 0`` (``SetItem``'s gradient for ``x``; its own
+    adjoint)."""
+
+    @staticmethod
+    def forward(ctx, x, index):
+        out = x.copy()
+        out[index] = 0
+        ctx.index = index
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        if ctx._graph_mode:
+            return ZeroAt.apply(grad, index=ctx.index)
+        return ZeroAt.forward(ctx, grad, ctx.index)
+
+
 class Cat(Op):
     @staticmethod
     def forward(ctx, *arrays, dim):
@@ -133,7 +178,7 @@ class Cat(Op):
         for a in arrays:
             ctx.bounds.append((start, start + a.shape[dim]))
             start += a.shape[dim]
-        return get_array_module(arrays[0]).concatenate(arrays, axis=dim)
+        return backend.concatenate(arrays, axis=dim)
 
     @staticmethod
     def backward(ctx, grad):
@@ -149,7 +194,7 @@ class Stack(Op):
     @staticmethod
     def forward(ctx, *arrays, dim):
         ctx.dim = dim
-        return get_array_module(arrays[0]).stack(arrays, axis=dim)
+        return backend.stack(arrays, axis=dim)
 
     @staticmethod
     def backward(ctx, grad):
@@ -206,8 +251,8 @@ class Split(Op):
                     zero = xp.zeros_like(present) if zero is None else zero
                     g = zero
                 parts.append(g)
-            return xp.stack(parts, axis=dim)
-        out = xp.empty(ctx.in_shape, dtype=present.dtype)
+            return backend.stack(parts, axis=dim)
+        out = backend.empty(ctx.in_shape, present.dtype, xp)
         lead = (slice(None),) * dim
         start = 0
         for g, n in zip(grads, ctx.sizes):
