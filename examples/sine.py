@@ -39,6 +39,7 @@ import numpy as np
 
 import minigrad as mg
 from minigrad import nn, optim
+from minigrad.utils.data import DataLoader, TensorDataset
 
 NOISE = 0.05  # standard deviation of the noise added to every value
 WARMUP = 10  # steps at the start of a series that are not scored
@@ -98,13 +99,15 @@ def main(argv=None) -> int:
           f"{model.num_parameters():,} parameters")
 
     # ---- training ------------------------------------------------------------------
-    steps_per_epoch = max(1, args.train_size // args.batch)
-    bar = LossBar(total=args.epochs * steps_per_epoch, desc=f"sine ({args.cell})")
+    # each sample: the series as inputs, the same series one step later as targets
+    train_set = TensorDataset(mg.tensor(train[:, :-1, None]), mg.tensor(train[:, 1:, None]))
+    loader = DataLoader(train_set, batch_size=args.batch, shuffle=True,
+                        generator=mg.Generator().manual_seed(args.seed))
+    bar = LossBar(total=args.epochs * len(loader), desc=f"sine ({args.cell})")
     for epoch in range(args.epochs):
         bar.set_epoch(epoch, args.epochs)
-        for batch in np.array_split(rng.permutation(args.train_size), steps_per_epoch):
-            series = mg.tensor(train[batch, :, None], device=args.device)  # (B, T+1, 1)
-            inputs, targets = series[:, :-1], series[:, 1:]
+        for inputs, targets in loader:  # (B, T, 1) each, a new order every epoch
+            inputs, targets = inputs.to(args.device), targets.to(args.device)
 
             optimizer.zero_grad()
             loss = loss_fn(model(inputs), targets)

@@ -41,6 +41,7 @@ import numpy as np
 
 import minigrad as mg
 from minigrad import optim
+from minigrad.utils.data import DataLoader, TensorDataset
 from models import SequenceTagger
 
 PAD = 0
@@ -115,17 +116,19 @@ def main(argv=None) -> int:
           f"{model.num_parameters():,} parameters")
 
     # ---- training ------------------------------------------------------------------
-    steps_per_epoch = max(1, args.train_size // args.batch)
-    bar = LossBar(total=args.epochs * steps_per_epoch, desc=f"tag ({args.task})")
+    # (tokens, length, tags) triples, reshuffled every epoch
+    train_set = TensorDataset(mg.tensor(x_train), mg.tensor(len_train), mg.tensor(y_train))
+    loader = DataLoader(train_set, batch_size=args.batch, shuffle=True,
+                        generator=mg.Generator().manual_seed(args.seed))
+    bar = LossBar(total=args.epochs * len(loader), desc=f"tag ({args.task})")
     for epoch in range(args.epochs):
         bar.set_epoch(epoch, args.epochs)
         model.train()
-        for batch in np.array_split(rng.permutation(args.train_size), steps_per_epoch):
-            xb = mg.tensor(x_train[batch], device=args.device)
-            yb = mg.tensor(y_train[batch], device=args.device)
+        for xb, lengths, yb in loader:
+            xb, yb = xb.to(args.device), yb.to(args.device)
 
             optimizer.zero_grad()
-            logits = model(xb, len_train[batch])  # (batch, T, num_tags)
+            logits = model(xb, lengths)  # (batch, T, num_tags)
             loss = model.loss(logits, yb, ignore_index=IGNORE)  # skips the -100 tags
             loss.backward()
             mg.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

@@ -6,8 +6,16 @@
     x.grad  # d/dx sum(2 tanh x) = 2 (1 - tanh^2 x)
 """
 
-from . import autograd, backend, nn, optim
-from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from . import autograd, backend, cuda, nn, optim, return_types, utils
+from ._device import device
+from .autograd import (
+    enable_grad,
+    inference_mode,
+    is_grad_enabled,
+    is_inference_mode_enabled,
+    no_grad,
+    set_grad_enabled,
+)
 from .backend import cuda_is_available
 from .creation import (
     arange,
@@ -21,6 +29,7 @@ from .creation import (
     rand,
     randint,
     randn,
+    randperm,
     zeros,
     zeros_like,
 )
@@ -39,45 +48,111 @@ from .dtypes import (
 )
 from .functions import (
     abs,
+    add,
     addmm,
+    all,
+    allclose,
+    any,
     argmax,
+    argsort,
+    baddbmm,
+    bmm,
     cat,
     chunk,
     clamp,
+    clone,
+    cos,
+    cumprod,
+    cumsum,
+    diag,
+    div,
+    einsum,
+    eq,
+    equal,
+    erf,
     exp,
+    expm1,
     flatten,
+    flip,
+    floor_divide,
+    gather,
+    ge,
+    gt,
+    index_select,
     is_tensor,
+    isclose,
+    isfinite,
+    isinf,
+    isnan,
+    le,
     log,
+    log1p,
     log_softmax,
+    lt,
+    masked_fill,
+    masked_select,
     max,
+    maximum,
     mean,
     min,
+    minimum,
+    mul,
+    multinomial,
+    nan_to_num,
+    narrow,
+    ne,
+    norm,
+    outer,
     permute,
     pow,
     relu,
+    repeat_interleave,
     reshape,
+    roll,
+    scatter,
+    scatter_add,
     sigmoid,
+    sin,
     softmax,
+    sort,
     split,
     sqrt,
     squeeze,
     stack,
+    sub,
     sum,
     tanh,
+    tile,
+    topk,
     transpose,
+    tril,
+    triu,
     unbind,
     unsqueeze,
     var,
     where,
 )
-from .random import manual_seed
+from .random import (
+    Generator,
+    default_generator,
+    get_rng_state,
+    initial_seed,
+    manual_seed,
+    seed,
+    set_rng_state,
+)
 from .serialization import load, save
 from .tensor import Tensor, matmul, tensor
+from .tensor_types import (
+    BoolTensor,
+    DoubleTensor,
+    FloatTensor,
+    HalfTensor,
+    IntTensor,
+    LongTensor,
+)
 
 bool = bool_  # noqa: A001  (mg.bool, as torch.bool)
 
 __version__ = "0.1.0"
 
-
-class cuda:  # noqa: N801  (mg.cuda.is_available(), as torch.cuda)
-    is_available = staticmethod(cuda_is_available)

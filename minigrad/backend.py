@@ -8,6 +8,8 @@ is accepted and means the same).
 
 from __future__ import annotations
 
+import mmap
+import weakref
 from typing import Any
 
 import numpy as np
@@ -103,3 +105,200 @@ def scatter_add(target, index, values) -> None:
         import cupyx
 
         cupyx.scatter_add(target, index, values)
+
+
+# --- host array pool --------------------------------------------------------------------
+#
+# A training step allocates the same large temporaries every time (projections, stacked
+# outputs, logits, gradient sums).  NumPy gets them from malloc, and glibc hands big
+# blocks back to the OS when they are freed, so every step faults the same pages in
+# again (on a VM, microseconds per 4 KiB page).  The pool keeps such buffers instead,
+# as CuPy's memory pool and PyTorch's caching allocator do: ``empty`` serves an array
+# from a free buffer of its size class, and the buffer comes back to the pool when
+# that array and every view of it are gone.  Small arrays (below ``min_bytes``) still
+# come from NumPy: malloc recycles those without touching the OS.
+
+
+class ArrayPool:
+    """Size-bucketed pool of host buffers behind :func:`empty` (see the notes above).
+
+    A buffer is an anonymous ``mmap``; the array served from it is ``np.frombuffer`` of
+    it, so NumPy makes that array the base of all its views, and a weak reference to it
+    tells the pool when the last view has died.  At most ``limit_bytes`` of free
+    buffers are kept; beyond that, a returning buffer is released to the OS.
+    """
+
+    def __init__(self, min_bytes: int = 1 << 16, limit_bytes: int = 1 << 30):
+        self.min_bytes = min_bytes
+        self.limit_bytes = limit_bytes
+        self.enabled = True
+        self._free: dict[int, list] = {}   # size class -> free buffers (memoryviews)
+        self._live: dict[int, tuple] = {}  # id(weakref) -> (weakref, size, buffer)
+        self._plans: dict[tuple, tuple | bool] = {}  # (shape, dtype) -> see _plan
+        self.free_bytes = 0
+        self.in_use_bytes = 0
+        self.hits = 0
+        self.misses = 0
+
+    @staticmethod
+    def size_class(nbytes: int) -> int:
+        """``nbytes`` rounded up to its size class: a multiple of the page size and of
+        1/8 of the next power of two (so at most 25% is wasted)."""
+        step = 1 << max(12, nbytes.bit_length() - 3)
+        return -(-nbytes // step) * step
+
+    def empty(self, shape: tuple, dtype) -> np.ndarray:
+        """An uninitialized C-contiguous array, from a free buffer when there is one."""
+        key = (shape, dtype)
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = self._plans[key] = self._plan(shape, dtype)
+        if plan is False or not self.enabled:
+            return np.empty(shape, dtype)
+        size, count, dtype = plan
+        free = self._free.get(size)
+        if free:
+            view = free.pop()
+            self.free_bytes -= size
+            self.hits += 1
+        else:
+            view = memoryview(mmap.mmap(-1, size))
+            self.misses += 1
+        self.in_use_bytes += size
+        flat = np.frombuffer(view, dtype, count)
+        ref = weakref.ref(flat, self._recycle)
+        self._live[id(ref)] = (ref, size, view)
+        return flat.reshape(shape)
+
+    def _plan(self, shape: tuple, dtype):
+        """``(size class, element count, dtype)`` for arrays of ``shape``/``dtype``, or
+        False for those below ``min_bytes`` (cached per shape and dtype)."""
+        dtype = np.dtype(dtype)
+        count = 1
+        for n in shape:
+            count *= n
+        nbytes = count * dtype.itemsize
+        if nbytes < self.min_bytes:
+            return False
+        return self.size_class(nbytes), count, dtype
+
+    def _recycle(self, ref) -> None:
+        """The last view of a served array died: keep its buffer (or release it)."""
+        entry = self._live.pop(id(ref), None)
+        if entry is None:
+            return
+        size = entry[1]
+        self.in_use_bytes -= size
+        if self.enabled and self.free_bytes + size <= self.limit_bytes:
+            free = self._free.get(size)
+            if free is None:
+                free = self._free[size] = []
+            free.append(entry[2])
+            self.free_bytes += size
+        # else: dropping the last reference unmaps it
+
+    def empty_cache(self) -> None:
+        """Release every free buffer to the OS (buffers in use are not affected)."""
+        self._free = {}
+        self.free_bytes = 0
+
+    def stats(self) -> dict:
+        """``in_use_bytes``, ``free_bytes`` (kept for reuse), ``free_buffers``,
+        ``hits`` / ``misses`` (served from a free buffer / newly mapped) so far."""
+        return {"in_use_bytes": self.in_use_bytes, "free_bytes": self.free_bytes,
+                "free_buffers": sum(len(v) for v in self._free.values()),
+                "hits": self.hits, "misses": self.misses}
+
+
+_pool = ArrayPool()
+
+
+def empty(shape: tuple, dtype, xp=np):
+    """An uninitialized array of ``shape``/``dtype`` for the array module ``xp``: from
+    the host pool for NumPy (large arrays), from CuPy's own memory pool for CuPy."""
+    if xp is np:
+        return _pool.empty(shape, dtype)
+    return xp.empty(shape, dtype)
+
+
+def empty_like(array):
+    """:func:`empty` with the shape, dtype and array module of ``array``."""
+    return empty(array.shape, array.dtype, get_array_module(array))
+
+
+def pool_stats() -> dict:
+    """The host pool's figures (see ``ArrayPool.stats``), and CuPy's pool's
+    ``cuda_used_bytes`` / ``cuda_total_bytes`` when CuPy is installed."""
+    stats = _pool.stats()
+    if _cupy is not None:
+        pool = _cupy.get_default_memory_pool()
+        stats["cuda_used_bytes"] = pool.used_bytes()
+        stats["cuda_total_bytes"] = pool.total_bytes()
+    return stats
+
+
+def empty_cache() -> None:
+    """Release all free pooled memory: the host pool's free buffers and, with CuPy,
+    the free blocks of CuPy's memory pool (as ``torch.cuda.empty_cache``)."""
+    _pool.empty_cache()
+    if _cupy is not None:
+        _cupy.get_default_memory_pool().free_all_blocks()
+
+
+def set_pool_enabled(enabled: bool) -> None:
+    """Turn the host pool on or off (off: ``empty`` is ``np.empty``; free buffers are
+    released)."""
+    _pool.enabled = bool(enabled)
+    if not enabled:
+        _pool.empty_cache()
+
+
+def set_pool_limit(limit_bytes: int) -> None:
+    """Keep at most ``limit_bytes`` of free host buffers (default 1 GiB)."""
+    if limit_bytes < 0:
+        raise ValueError(f"set_pool_limit: expected limit_bytes >= 0, got {limit_bytes}")
+    _pool.limit_bytes = int(limit_bytes)
+    while _pool.free_bytes > _pool.limit_bytes and _pool._free:
+        size, buffers = next(iter(_pool._free.items()))
+        buffers.pop()
+        _pool.free_bytes -= size
+        if not buffers:
+            del _pool._free[size]
+
+
+def _result_dtype(arrays):
+    dtype = arrays[0].dtype
+    for a in arrays:
+        if a.dtype != dtype:
+            return np.result_type(*arrays)
+    return dtype
+
+
+def concatenate(arrays, axis: int = 0):
+    """``xp.concatenate(arrays, axis)`` into a pooled result."""
+    first = arrays[0]
+    if type(first) is not np.ndarray:
+        return get_array_module(first).concatenate(arrays, axis=axis)
+    axis %= first.ndim
+    shape = list(first.shape)
+    shape[axis] = sum(a.shape[axis] for a in arrays)
+    out = _pool.empty(tuple(shape), _result_dtype(arrays))
+    return np.concatenate(arrays, axis=axis, out=out)
+
+
+def stack(arrays, axis: int = 0):
+    """``xp.stack(arrays, axis)`` into a pooled result."""
+    first = arrays[0]
+    if type(first) is not np.ndarray:
+        return get_array_module(first).stack(arrays, axis=axis)
+    axis %= first.ndim + 1
+    shape = first.shape[:axis] + (len(arrays),) + first.shape[axis:]
+    return np.stack(arrays, axis=axis, out=_pool.empty(shape, _result_dtype(arrays)))
+
+
+def matmul(a, b):
+    """``a @ b`` of 2-D arrays into a pooled result."""
+    if type(a) is not np.ndarray or type(b) is not np.ndarray or a.ndim != 2 or b.ndim != 2:
+        return a @ b
+    out = _pool.empty((a.shape[0], b.shape[1]), _result_dtype((a, b)))
+    return np.matmul(a, b, out=out)

@@ -80,29 +80,56 @@ def full_like(t: Tensor, fill_value: bool | int | float,
                 requires_grad=requires_grad)
 
 
-def randn(*size: int | Sequence[int], dtype: np.dtype | type | str | None = None,
-          device: str | None = None, requires_grad: bool = False) -> Tensor:
-    """Standard normal samples of shape ``size``, from minigrad's seeded stream (see
-    ``manual_seed``)."""
-    xp, dtype, device = _setup(dtype, device)
-    array = _random.generator(device).standard_normal(_shape_args(size)).astype(dtype)
-    return _new(array, requires_grad)
+def _stream(generator: _random.Generator | None, device: str):
+    """What samples for ``device``: the default generator's stream for the device, or
+    ``generator``'s NumPy stream (its draws are then copied to the device)."""
+    _random.check_generator(generator, device)
+    return _random.generator(device) if generator is None else _random.numpy_rng(generator)
 
 
-def rand(*size: int | Sequence[int], dtype: np.dtype | type | str | None = None,
-         device: str | None = None, requires_grad: bool = False) -> Tensor:
-    """Uniform samples in [0, 1) of shape ``size``."""
+def randn(*size: int | Sequence[int], generator: _random.Generator | None = None,
+          dtype: np.dtype | type | str | None = None, device: str | None = None,
+          requires_grad: bool = False) -> Tensor:
+    """Standard normal samples of shape ``size``, from ``generator`` (default: the
+    default generator, see ``manual_seed``)."""
     xp, dtype, device = _setup(dtype, device)
-    array = _random.generator(device).random(_shape_args(size)).astype(dtype)
-    return _new(array, requires_grad)
+    array = _stream(generator, device).standard_normal(_shape_args(size)).astype(dtype)
+    return _new(backend.to_device(array, device), requires_grad)
+
+
+def rand(*size: int | Sequence[int], generator: _random.Generator | None = None,
+         dtype: np.dtype | type | str | None = None, device: str | None = None,
+         requires_grad: bool = False) -> Tensor:
+    """Uniform samples in [0, 1) of shape ``size``, from ``generator`` (default: the
+    default generator)."""
+    xp, dtype, device = _setup(dtype, device)
+    array = _stream(generator, device).random(_shape_args(size)).astype(dtype)
+    return _new(backend.to_device(array, device), requires_grad)
 
 
 def randint(low: int, high: int, size: int | Sequence[int],
-            dtype: np.dtype | type | str | None = None, device: str | None = None) -> Tensor:
-    """Uniform integers in [low, high) of shape ``size`` (int64 by default)."""
+            dtype: np.dtype | type | str | None = None, device: str | None = None, *,
+            generator: _random.Generator | None = None) -> Tensor:
+    """Uniform integers in [low, high) of shape ``size`` (int64 by default), from
+    ``generator`` (default: the default generator)."""
     device = backend.normalize_device(device)
-    array = _random.generator(device).integers(low, high, size=_shape_args((size,)))
-    return _new(array.astype(dtype or dtypes.int64), False)
+    array = _stream(generator, device).integers(low, high, size=_shape_args((size,)))
+    return _new(backend.to_device(array.astype(dtype or dtypes.int64), device), False)
+
+
+def randperm(n: int, *, generator: _random.Generator | None = None,
+             dtype: np.dtype | type | str | None = dtypes.int64, device: str | None = None,
+             requires_grad: bool = False) -> Tensor:
+    """A random permutation of ``0 .. n-1``, shape ``(n,)`` (int64 by default), from
+    ``generator`` (default: the default generator). Drawn on the host on every device."""
+    if not isinstance(n, (int, np.integer)) or isinstance(n, bool):
+        raise TypeError(f"randperm: n must be an int, got {type(n).__name__}")
+    if n < 0:
+        raise RuntimeError(f"randperm: n must be non-negative, got {n}")
+    xp, dtype, device = _setup(dtype, device)
+    _random.check_generator(generator, device)
+    array = _random.numpy_rng(generator).permutation(int(n)).astype(dtype)
+    return _new(backend.to_device(array, device), requires_grad)
 
 
 def arange(start: int | float, end: int | float | None = None, step: int | float = 1,

@@ -18,7 +18,7 @@ from typing import Any, NamedTuple, TypeAlias
 
 import numpy as np
 
-from . import backend, dtypes
+from . import backend, dtypes, return_types
 from .autograd import engine, function, inplace, versions
 from .autograd.hooks import LeafHooks, RemovableHandle, add_hook
 from .ops import elementwise as E
@@ -391,8 +391,8 @@ class Tensor:
     def masked_fill_(self, mask: Tensor, value: Scalar | Tensor) -> Tensor:
         """Write ``value`` where the bool ``mask`` (broadcast to self's shape) is True."""
         _check_mask(mask, self, "masked_fill_")
-        return inplace.apply(self, "masked_fill_",
-                             lambda t: _where(mask, value, t), (value,))
+        return inplace.apply(self, "masked_fill_", lambda t: t.masked_fill(mask, value),
+                             (value,))
 
     def fill_(self, value: Scalar | Tensor) -> Tensor:
         """Set every element to ``value`` (a number or a one-element tensor)."""
@@ -779,15 +779,17 @@ class Tensor:
         """Elementwise closeness to ``other`` (bool)."""
         return _functions().isclose(self, other, rtol, atol, equal_nan)
 
-    def sort(self, dim: int = -1, descending: bool = False, stable: bool = False):
+    def sort(self, dim: int = -1, descending: bool = False, *,
+             stable: bool = False) -> return_types.sort:
         """``(values, indices)`` sorted along ``dim``."""
-        return _functions().sort(self, dim, descending, stable)
+        return _functions().sort(self, dim, descending, stable=stable)
 
     def argsort(self, dim: int = -1, descending: bool = False, stable: bool = False) -> Tensor:
         """The indices that sort along ``dim``."""
         return _functions().argsort(self, dim, descending, stable)
 
-    def topk(self, k: int, dim: int = -1, largest: bool = True, sorted: bool = True):  # noqa: A002
+    def topk(self, k: int, dim: int = -1, largest: bool = True,
+             sorted: bool = True) -> return_types.topk:  # noqa: A002
         """``(values, indices)`` of the ``k`` largest (or smallest) along ``dim``."""
         return _functions().topk(self, k, dim, largest, sorted)
 
@@ -1072,7 +1074,8 @@ class Tensor:
             step = split_size_or_sections
             if step <= 0:
                 raise ValueError(f"split: split_size must be positive, got {step}")
-            sizes = [min(step, length - i) for i in range(0, length, step)]
+            # an empty dim gives one empty piece, as PyTorch
+            sizes = [min(step, length - i) for i in range(0, length, step)] or [0]
         else:
             sizes = list(split_size_or_sections)
             if sum(sizes) != length:
@@ -1086,6 +1089,8 @@ class Tensor:
         (axis,) = R.normalize_dims(dim, self.ndim, "chunk")
         if chunks <= 0:
             raise ValueError(f"chunk: chunks must be positive, got {chunks}")
+        if self.shape[axis] == 0:  # PyTorch gives ``chunks`` empty pieces
+            return S.Split.apply(self, sizes=(0,) * chunks, dim=axis, squeeze=False)
         step = -(-self.shape[axis] // chunks)
         return self.split(step, axis)
 

@@ -5,10 +5,10 @@
   ``'gru'``) to the ``minigrad.nn`` layer / cell, batch-first.
 * :func:`check_lengths` validates a ``(B,)`` vector of true sequence lengths.
 * :class:`LengthAwareRNN` runs a (possibly bidirectional, multi-layer) recurrent stack
-  over a right-padded batch so that padding is provably irrelevant to every valid
-  position: the forward direction is causal, and the reverse direction runs on each
-  sequence reversed *within its own length* (an index gather), so it too reads the
-  valid tokens before any padding.
+  over a right-padded batch the PyTorch way: ``pack_padded_sequence`` ->
+  ``nn.RNN/LSTM/GRU`` -> ``pad_packed_sequence``.  Packed, padding never enters a
+  computation, the reverse direction starts at each sequence's own last token, and
+  ``h_n`` is taken at each sequence's true end.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import numpy as np
 
 import minigrad as mg
 from minigrad import nn
+from minigrad.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 CELLS = ("rnn", "lstm", "gru")
 
@@ -64,33 +65,23 @@ def check_lengths(lengths, batch: int, steps: int, who: str) -> np.ndarray:
     return arr
 
 
-def reverse_index(lengths: np.ndarray, steps: int) -> tuple[np.ndarray, np.ndarray]:
-    """An index ``(rows, cols)`` such that ``x[rows, cols]`` reverses each sequence of
-    ``x`` (B, T, ...) within its length and leaves the padding where it is. It is its
-    own inverse."""
-    t = np.arange(steps)[None, :]
-    length = lengths[:, None]
-    cols = np.where(t < length, length - 1 - t, t)
-    rows = np.arange(lengths.shape[0])[:, None]
-    return rows, cols
-
-
 class LengthAwareRNN(nn.Module):
     """A recurrent stack over a right-padded batch ``x`` ``(B, T, input_size)`` with
     true ``lengths`` ``(B,)``.
 
     ``forward(x, lengths) -> (output (B, T, D*H), final (B, D*H))``, ``D = 2`` if
     bidirectional. ``output[b, t]`` for ``t < lengths[b]`` and ``final`` depend only on
-    ``x[b, :lengths[b]]`` (positions ``t >= lengths[b]`` of ``output`` are junk).
-    ``final`` is the last layer's forward state at ``lengths - 1`` concatenated with
-    its reverse state after reading the whole sequence (position 0), as PyTorch's
-    ``h_n`` for packed sequences.
+    ``x[b, :lengths[b]]``; ``output`` is 0 past each end.  ``final`` is the last
+    layer's ``h_n``: the forward state at ``lengths - 1`` (concatenated, when
+    bidirectional, with the reverse state after reading the whole sequence backwards
+    from its own last token).
 
-    Unidirectional: one ``num_layers`` layer from :func:`make_recurrent`. Bidirectional:
-    per layer one forward and one reverse single-layer module (``forward_layers``,
-    ``reverse_layers``); layer ``k+1`` reads both directions of layer ``k`` as in
-    ``nn.LSTM(bidirectional=True)``. ``dropout`` acts between layers only, as in
-    PyTorch.
+    One :func:`make_recurrent` module (``self.rnn``, ``num_layers``, ``bidirectional``,
+    ``dropout`` between layers as in PyTorch) run on the packed batch::
+
+        packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+        out, h_n = self.rnn(packed)
+        out, _ = pad_packed_sequence(out, batch_first=True, total_length=T)
     """
 
     def __init__(self, cell: str, input_size: int, hidden_size: int, num_layers: int = 1,
@@ -98,32 +89,17 @@ class LengthAwareRNN(nn.Module):
         super().__init__()
         if num_layers < 1:
             raise ValueError(f"num_layers must be >= 1, got {num_layers}")
+        self.cell = _cell_name(cell)
         self.bidirectional = bool(bidirectional)
         self.num_layers = num_layers
-        if not self.bidirectional:
-            self.rnn = make_recurrent(cell, input_size, hidden_size, num_layers, False,
-                                      dropout if num_layers > 1 else 0.0, fused)
-            return
-        sizes = [input_size] + [2 * hidden_size] * (num_layers - 1)
-        self.forward_layers = nn.ModuleList(
-            [make_recurrent(cell, n, hidden_size, 1, False, 0.0, fused) for n in sizes])
-        self.reverse_layers = nn.ModuleList(
-            [make_recurrent(cell, n, hidden_size, 1, False, 0.0, fused) for n in sizes])
-        self.dropout = nn.Dropout(dropout)
+        self.rnn = make_recurrent(cell, input_size, hidden_size, num_layers,
+                                  self.bidirectional, dropout if num_layers > 1 else 0.0,
+                                  fused)
 
     def forward(self, x, lengths: np.ndarray):
-        batch, steps = x.shape[0], x.shape[1]
-        rows = np.arange(batch)
-        last = lengths - 1
-        if not self.bidirectional:
-            out, _ = self.rnn(x)
-            return out, out[rows, last]
-        rev = reverse_index(lengths, steps)
-        for k, (fwd, bwd) in enumerate(zip(self.forward_layers, self.reverse_layers)):
-            if k > 0:
-                x = self.dropout(x)
-            out_f, _ = fwd(x)
-            out_b, _ = bwd(x[rev])
-            out_b = out_b[rev]  # back to the original order (the gather is an involution)
-            x = mg.cat([out_f, out_b], dim=-1)
-        return x, mg.cat([out_f[rows, last], out_b[:, 0]], dim=-1)
+        packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+        out, state = self.rnn(packed)
+        out, _ = pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])
+        h_n = state[0] if self.cell == "lstm" else state  # (L*D, B, H), caller's order
+        final = mg.cat([h_n[-2], h_n[-1]], dim=-1) if self.bidirectional else h_n[-1]
+        return out, final

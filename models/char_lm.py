@@ -5,10 +5,7 @@ from __future__ import annotations
 import math
 import numbers
 
-import numpy as np
-
 import minigrad as mg
-import minigrad.random
 from minigrad import nn
 
 from ._recurrent import make_recurrent
@@ -70,7 +67,6 @@ class CharLM(nn.Module):
         """
         tokens = self._check_generate(prompt, length, temperature, top_k)
         device = self.embedding.weight.device
-        rng = minigrad.random.generator(device)
         was_training = self.training
         self.eval()
         out: list[int] = []
@@ -78,7 +74,7 @@ class CharLM(nn.Module):
             with mg.no_grad():
                 logits, state = self(mg.tensor([tokens], dtype=mg.int64, device=device))
                 for i in range(length):
-                    token = _sample(logits[0, -1].numpy(), temperature, top_k, rng)
+                    token = _sample(logits[0, -1], temperature, top_k)
                     out.append(token)
                     if i + 1 < length:
                         step = mg.tensor([[token]], dtype=mg.int64, device=device)
@@ -116,17 +112,15 @@ class CharLM(nn.Module):
         return [int(t) for t in tokens]
 
 
-def _sample(logits: np.ndarray, temperature: float, top_k: int | None, rng) -> int:
-    """One id drawn from softmax(logits / temperature) restricted to the top_k largest
-    (exactly k kept; ties broken by lower id). Host-side float64 arithmetic on one row;
-    the uniform draw comes from ``rng`` (NumPy's or CuPy's generator)."""
-    z = logits.astype(np.float64) / temperature
+def _sample(logits, temperature: float, top_k: int | None = None,
+            generator: mg.Generator | None = None) -> int:
+    """One id drawn from ``softmax(logits / temperature)`` restricted to the ``top_k``
+    largest logits (exactly k kept; ties broken by lower id): ``topk`` then
+    ``multinomial`` on the 1-D ``logits`` (a Tensor or an array), in float64 on its
+    device.  Draws come from ``generator`` (default: minigrad's seeded stream)."""
+    z = (logits if isinstance(logits, mg.Tensor) else mg.tensor(logits)).double() / temperature
+    ids = None
     if top_k is not None and top_k < z.shape[0]:
-        keep = np.argsort(-z, kind="stable")[:top_k]
-        masked = np.full_like(z, -np.inf)
-        masked[keep] = z[keep]
-        z = masked
-    p = np.exp(z - z.max())
-    cdf = np.cumsum(p)
-    u = float(rng.random())  # in [0, 1): the pick below never lands on a zero-p id
-    return int(min(np.searchsorted(cdf, u * cdf[-1], side="right"), z.shape[0] - 1))
+        z, ids = z.topk(top_k)
+    pick = z.softmax(0).multinomial(1, generator=generator)
+    return int((pick if ids is None else ids[pick]).item())

@@ -21,9 +21,9 @@ class SequenceClassifier(nn.Module):
 
     The features are the last layer's forward output at ``lengths - 1`` and, when
     bidirectional, its reverse state after reading each sequence backwards from its
-    own last valid token (sequences are reversed within their lengths by an index
-    gather, see ``models._recurrent.LengthAwareRNN``). The values in the padding
-    therefore never change the logits. ``dropout`` acts between recurrent layers and on
+    own last valid token: the batch runs packed (``pack_padded_sequence(...,
+    enforce_sorted=False)``, see ``models._recurrent.LengthAwareRNN``), so the values
+    in the padding never change the logits. ``dropout`` acts between recurrent layers and on
     the features before the head (training mode only).
 
         model = SequenceClassifier(vocab_size=100, num_classes=3, bidirectional=True)

@@ -30,6 +30,12 @@ What it does
    float64 ``atol = 1e-9``; float32 ``rtol = 1e-4``.  Giving ``--atol`` / ``--rtol``
    replaces the defaults.
 
+Variable lengths (``--lengths 5 3 2 ...`` or ``--random-lengths``): sequence ``b`` is
+the first ``lengths[b]`` steps of ``x``.  Autograd then runs the PyTorch way --
+``pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)``, the
+module on the ``PackedSequence``, ``pad_packed_sequence`` back -- and the reference is
+``models.bptt.<cell>_forward(..., lengths=lengths)`` (masking by lengths).
+
 Exit status: 0 when every row passes, 1 when one fails, 2 on bad arguments.
 
 From Python: :func:`compare` returns the rows, :func:`main` is the CLI.
@@ -45,6 +51,7 @@ import numpy as np
 
 import minigrad as mg
 from minigrad import backend, nn
+from minigrad.nn.utils import rnn as rnn_utils
 
 from . import bptt
 
@@ -64,6 +71,7 @@ class Row(NamedTuple):
     max_abs: float  # max |autograd - bptt|
     max_rel: float  # max |autograd - bptt| / max |bptt|
     passed: bool
+    norms: tuple | None = None  # per-step rows: (||autograd||, ||bptt||)
 
 
 def _default_tolerances(dtype: str, atol, rtol):
@@ -116,7 +124,8 @@ def compare(cell: str = "rnn", *, batch: int = 4, timesteps: int = 10, input_siz
             hidden_size: int = 8, layers: int = 1, bidirectional: bool = False,
             nonlinearity: str = "tanh", bias: bool = True, dtype: str = "float64",
             device: str = "cpu", seed: int = 0, atol: float | None = None,
-            rtol: float | None = None, fused: bool = False) -> list[Row]:
+            rtol: float | None = None, fused: bool = False,
+            lengths=None, per_step: bool = False) -> list[Row]:
     """Compare autograd (``nn.<cell>``) with ``models.bptt`` on one random problem.
 
     Args:
@@ -129,6 +138,12 @@ def compare(cell: str = "rnn", *, batch: int = 4, timesteps: int = 10, input_siz
         seed: seeds the weights, inputs and upstream gradients.
         atol, rtol: tolerances (see the module docstring; ``None`` both: dtype defaults).
         fused: also check the ``fused=True`` autograd path.
+        lengths: ``None``, or ``batch`` ints in ``[1, timesteps]``: variable-length
+            sequences (packed on the autograd side, ``lengths=`` for ``models.bptt``).
+        per_step: also compare the per-timestep state gradients dL/dh_t (LSTM: and
+            dL/dc_t) of every layer and direction: autograd's (``models.gradient_flow``,
+            graph path) against ``models.bptt``'s ``return_step_grads=True``; one row
+            per step, with both norms in ``Row.norms``.  Not with ``lengths``.
 
     Returns:
         Rows for the graph path, then (``fused=True``) for the fused path: the forward
@@ -150,6 +165,14 @@ def compare(cell: str = "rnn", *, batch: int = 4, timesteps: int = 10, input_siz
     for name, v in (("batch", batch), ("timesteps", timesteps), ("input_size", input_size),
                     ("hidden_size", hidden_size), ("layers", layers)):
         _check_positive(name, v)
+    if per_step and lengths is not None:
+        raise ValueError("per_step: the per-timestep view needs full-length sequences; "
+                         "leave out lengths")
+    if lengths is not None:
+        lengths = [int(n) for n in lengths]
+        if len(lengths) != batch or not all(1 <= n <= timesteps for n in lengths):
+            raise ValueError(f"lengths: expected {batch} (batch) lengths in [1, "
+                             f"timesteps={timesteps}], got {lengths}")
     device = backend.normalize_device(device)  # raises if cuda is unavailable
     atol, rtol = _default_tolerances(dtype, atol, rtol)
     np_dtype = np.dtype(dtype)
@@ -172,19 +195,23 @@ def compare(cell: str = "rnn", *, batch: int = 4, timesteps: int = 10, input_siz
     arr = lambda a: xp.asarray(a, dtype=np_dtype)  # noqa: E731
     params = {k: arr(v) for k, v in params_np.items()}
     kw = dict(num_layers=L, bidirectional=bidirectional, batch_first=True)
+    if lengths is not None:
+        kw["lengths"] = np.asarray(lengths)
+    step_kw = {"return_step_grads": True} if per_step else {}
     forward = getattr(bptt, f"{cell}_forward")  # looked up now: tests may monkeypatch
     backward = getattr(bptt, f"{cell}_backward")
     if cell == "lstm":
         out_b, (h_n_b, c_n_b), cache = forward(arr(x_np), params,
                                                (arr(states_np[0]), arr(states_np[1])), **kw)
         fin_b = [h_n_b, c_n_b]
-        grads_b = backward(cache, arr(g_out_np), (arr(g_fin_np[0]), arr(g_fin_np[1])))
+        grads_b = backward(cache, arr(g_out_np), (arr(g_fin_np[0]), arr(g_fin_np[1])),
+                           **step_kw)
     else:
         if cell == "rnn":
             kw["nonlinearity"] = nonlinearity
         out_b, h_n_b, cache = forward(arr(x_np), params, arr(states_np[0]), **kw)
         fin_b = [h_n_b]
-        grads_b = backward(cache, arr(g_out_np), arr(g_fin_np[0]))
+        grads_b = backward(cache, arr(g_out_np), arr(g_fin_np[0]), **step_kw)
     state_names = ["h0", "c0"][: len(states_np)]
     final_names = ["h_n", "c_n"][: len(states_np)]
 
@@ -201,12 +228,16 @@ def compare(cell: str = "rnn", *, batch: int = 4, timesteps: int = 10, input_siz
         module.load_state_dict(params_np)  # the same weights as the reference
         x = on_device(x_np, requires_grad=True)
         states = [on_device(s, requires_grad=True) for s in states_np]
+        inp = x if lengths is None else rnn_utils.pack_padded_sequence(
+            x, lengths, batch_first=True, enforce_sorted=False)
         if cell == "lstm":
-            out, (h_n, c_n) = module(x, (states[0], states[1]))
+            out, (h_n, c_n) = module(inp, (states[0], states[1]))
             finals = [h_n, c_n]
         else:
-            out, h_n = module(x, states[0])
+            out, h_n = module(inp, states[0])
             finals = [h_n]
+        if lengths is not None:  # back to (B, T, D*H), zeros past each end
+            out, _ = rnn_utils.pad_packed_sequence(out, batch_first=True, total_length=T)
         # L = sum(out * G_out) + sum(h_n * G_h) (+ sum(c_n * G_c)): dL/dout = G_out, ...
         loss = (out * on_device(g_out_np)).sum()
         for f, g in zip(finals, g_fin_np):
@@ -230,6 +261,40 @@ def compare(cell: str = "rnn", *, batch: int = 4, timesteps: int = 10, input_siz
         for name, s in zip(state_names, states):
             rows.append(row(f"dL/d{name}", None if s.grad is None else s.grad.data,
                             grads_b[name]))
+        if per_step and path == "graph":
+            rows += _step_rows(module, x, states, g_out_np, g_fin_np, grads_b, row, on_device)
+    return rows
+
+
+def _step_rows(module, x, states, g_out_np, g_fin_np, grads_b, row, on_device) -> list[Row]:
+    """One row per layer, direction and timestep: autograd's dL/dh_t (LSTM: and dL/dc_t)
+    of the graph path against models.bptt's ``dh_steps`` (``dc_steps``)."""
+    from . import gradient_flow
+
+    def loss_fn(out, state):  # the same L as above
+        finals = state if isinstance(state, tuple) else (state,)
+        loss = (out * on_device(g_out_np)).sum()
+        for f, g in zip(finals, g_fin_np):
+            loss = loss + (f * on_device(g)).sum()
+        return loss
+
+    hx = (states[0], states[1]) if len(states) == 2 else states[0]
+    flow = gradient_flow.gradient_flow(module, x.detach(), loss_fn, hx)
+    L, D = flow.dh.shape[:2]
+    rows = []
+    for letter, auto in (("h", flow.dh), ("c", flow.dc)):
+        if auto is None:
+            continue
+        hand = backend.to_numpy(grads_b[f"d{letter}_steps"])  # (L*D, T, B, H)
+        hand = hand.reshape((L, D) + hand.shape[1:])
+        for k in range(L):
+            for d in range(D):
+                for t in range(auto.shape[2]):
+                    a, b = auto[k, d, t], hand[k, d, t]
+                    where = f"l{k}{'_reverse' if d else ''}"
+                    r = row(f"dL/d{letter}_t {where} t={t}", a, b)
+                    rows.append(r._replace(norms=(float(np.linalg.norm(a)),
+                                                  float(np.linalg.norm(b)))))
     return rows
 
 
@@ -243,10 +308,15 @@ def _tolerance_text(atol, rtol):
 
 
 def format_table(rows: list[Row]) -> str:
-    """The rows as an aligned text table (one line per row, after a header)."""
+    """The rows as an aligned text table (one line per row, after a header); with
+    per-step rows, two more columns show their gradient norms from both paths."""
     header = ("path", "quantity", "shape", "max abs diff", "max rel diff", "result")
     body = [(r.path, r.name, str(r.shape), f"{r.max_abs:.3e}", f"{r.max_rel:.3e}",
              "PASS" if r.passed else "FAIL") for r in rows]
+    if any(r.norms is not None for r in rows):
+        header = header[:3] + ("||autograd||", "||bptt||") + header[3:]
+        body = [line[:3] + ((f"{r.norms[0]:.6e}", f"{r.norms[1]:.6e}") if r.norms else
+                            ("", "")) + line[3:] for line, r in zip(body, rows)]
     widths = [max(len(line[i]) for line in [header, *body]) for i in range(len(header))]
     fmt = lambda line: "  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip()  # noqa: E731
     return "\n".join([fmt(header), fmt(tuple("-" * w for w in widths)), *map(fmt, body)])
@@ -309,6 +379,15 @@ def _parser() -> argparse.ArgumentParser:
                    help="pass when max rel diff <= RTOL (default 1e-4 for float32)")
     p.add_argument("--fused", action="store_true",
                    help="also check the fused=True autograd path (one node per layer)")
+    p.add_argument("--lengths", type=_positive_int, nargs="+", default=None,
+                   metavar="N",
+                   help="variable lengths, one per sequence (sets --batch): autograd on "
+                        "a PackedSequence vs models.bptt with lengths=")
+    p.add_argument("--random-lengths", action="store_true",
+                   help="random lengths in [1, timesteps] (seeded by --seed)")
+    p.add_argument("--per-step", action="store_true",
+                   help="also compare dL/dh_t (LSTM: and dL/dc_t) at every layer, "
+                        "direction and timestep, with both paths' norms side by side")
     return p
 
 
@@ -327,13 +406,22 @@ def main(argv: list[str] | None = None) -> int:
         print("error: --device cuda: CUDA is not available (needs CuPy and a GPU); "
               "use --device cpu", file=sys.stderr)
         return 2
+    if args.lengths is not None and args.random_lengths:
+        print("error: give --lengths or --random-lengths, not both", file=sys.stderr)
+        return 2
+    lengths = args.lengths
+    if lengths is not None:
+        args.batch = len(lengths)
+    elif args.random_lengths:
+        lengths = np.random.default_rng(args.seed + 1).integers(
+            1, args.timesteps + 1, size=args.batch).tolist()
     atol, rtol = _default_tolerances(args.dtype, args.atol, args.rtol)
     config = dict(cell=args.cell, batch=args.batch, timesteps=args.timesteps,
                   input_size=args.input_size, hidden_size=args.hidden_size,
                   layers=args.layers, bidirectional=args.bidirectional,
                   nonlinearity=args.nonlinearity or "tanh", bias=not args.no_bias,
                   dtype=args.dtype, device=args.device, seed=args.seed, atol=atol,
-                  rtol=rtol, fused=args.fused)
+                  rtol=rtol, fused=args.fused, lengths=lengths, per_step=args.per_step)
     try:
         rows = compare(**config)
     except (ValueError, RuntimeError) as e:
@@ -346,12 +434,17 @@ def main(argv: list[str] | None = None) -> int:
           f"bias={not args.no_bias}, {args.dtype} on {args.device}, "
           f"paths: {'graph + fused' if args.fused else 'graph'}")
     print(f"batch={args.batch} timesteps={args.timesteps} input_size={args.input_size} "
-          f"hidden_size={args.hidden_size} seed={args.seed}; "
+          f"hidden_size={args.hidden_size} seed={args.seed}"
+          f"{'' if lengths is None else f' lengths={lengths} (packed)'}; "
           f"pass: {_tolerance_text(atol, rtol)}")
     print()
     print(format_table(rows))
     print()
     print(_summary(rows))
+    steps = [r for r in rows if r.norms is not None]
+    if steps:
+        print(f"per-step: {len(steps)} state gradients, largest difference "
+              f"{max(r.max_abs for r in steps):.3e}")
     return 0 if all(r.passed for r in rows) else 1
 
 

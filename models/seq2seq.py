@@ -9,6 +9,7 @@ import numpy as np
 import minigrad as mg
 import minigrad.nn.functional as F
 from minigrad import nn
+from minigrad.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from ._recurrent import _cell_name, check_lengths, make_cell, make_recurrent
 
@@ -27,9 +28,10 @@ class Seq2Seq(nn.Module):
         logits       (B, T, tgt_vocab)   logits[:, t] predicts the token after tgt_in[:, t]
         attention    (B, T, S): rows sum to 1, exactly 0 on padded source positions
 
-    The encoder (``nn.RNN/LSTM/GRU``, ``num_layers``) gives outputs ``e_s`` and its
-    final state at each source's true end (padded steps leave the state unchanged),
-    which starts the decoder stack (``nn.RNNCell/LSTMCell/GRUCell`` per layer). At step
+    The encoder (``nn.RNN/LSTM/GRU``, ``num_layers``) runs on the packed sources
+    (``pack_padded_sequence(..., enforce_sorted=False)``) and gives outputs ``e_s``
+    (0 past each end) and its final state at each source's true end, which starts the
+    decoder stack (``nn.RNNCell/LSTMCell/GRUCell`` per layer). At step
     ``t`` the top decoder state ``h_t`` scores every source position, Luong-style:
 
         'dot':      score_s = h_t . e_s
@@ -152,8 +154,11 @@ class Seq2Seq(nn.Module):
         emb = self.dropout(self.src_embedding(src))
         if (lengths == steps).all():
             out, state = self.encoder(emb)
-        else:
-            out, state = self._encode_masked(emb, lengths)
+        else:  # packed: the final states are taken at each source's true end
+            packed = pack_padded_sequence(emb, lengths, batch_first=True,
+                                          enforce_sorted=False)
+            out, state = self.encoder(packed)
+            out, _ = pad_packed_sequence(out, batch_first=True, total_length=steps)
         positions = mg.arange(steps, device=src.device).reshape(1, steps)
         mask = positions < mg.tensor(lengths, device=src.device).reshape(batch, 1)
         if self.cell == "lstm":
@@ -162,25 +167,6 @@ class Seq2Seq(nn.Module):
             layers = list(state.unbind(0))
         keys = self.attn_key(out) if self.attention == "additive" else None
         return {"out": out, "keys": keys, "mask": mask, "state": layers}
-
-    def _encode_masked(self, emb, lengths):
-        """Step the encoder one timestep at a time; a sequence's state stops changing
-        after its last valid step, so the final state is the one at its true end (what
-        PyTorch's packed sequences give). Outputs at padded steps are masked later."""
-        steps = emb.shape[1]
-        outs, state = [], None
-        for t in range(steps):
-            out_t, new = self.encoder(emb[:, t:t + 1], state)
-            outs.append(out_t)
-            if state is None:  # t == 0: every length is >= 1
-                state = new
-                continue
-            valid = mg.tensor(lengths > t, device=emb.device).reshape(1, -1, 1)
-            if self.cell == "lstm":
-                state = (mg.where(valid, new[0], state[0]), mg.where(valid, new[1], state[1]))
-            else:
-                state = mg.where(valid, new, state)
-        return mg.cat(outs, dim=1), state
 
     def _step(self, x, states, memory):
         """One decoder step: input embeddings ``x`` (B, E) -> logits (B, V), new states,

@@ -37,9 +37,46 @@ Typical use (the "hello" example)::
     mg.manual_seed(0)
     char_to_idx, idx_to_char = build_vocab("hello")         # {'e': 0, 'h': 1, 'l': 2, 'o': 3}
     model = VanillaRNN(len(char_to_idx), 16, dtype=mg.float64)
-    history = model.train_words(["hello"], epochs=100, lr=0.5, method="manual")
+    history = model.train_words(["hello"], char_to_idx, epochs=100, lr=0.5)
     model.predict_next("hell")                              # 'ello' (next char at each step)
-    model.predict("h", 4)                                   # 'ello' (fed back one by one)
+    model.predict("h", char_to_idx, idx_to_char, 4)         # 'ello' (fed back one by one)
+
+The study notes' NumPy interface
+--------------------------------
+The same object also speaks the language of the NumPy ``VanillaRNN`` of the RNN study
+notes our users come from, positionally and by keyword::
+
+    X = np.eye(5)                        # "h e l l o" as 5 one-hot rows (T, n_x)
+    Y = np.roll(X, -1, axis=0)           # each row's target is the next row
+    rnn = VanillaRNN(n_x=5, n_h=8, n_y=5)            # lr=0.01 as in the note
+    for epoch in range(1000):
+        hs, ys = rnn.forward(X)          # arrays (T, n_h), (T, n_y): states, softmax
+        loss = rnn.compute_loss(Y, ys)
+        rnn.backward(X, Y, hs, ys)       # hand-derived BPTT, clip to [-5, 5], update
+
+with the note's weights as properties, ``Wxh (n_x, n_h)``, ``Whh (n_h, n_h)``,
+``Why (n_h, n_y)``, ``bh (1, n_h)``, ``by (1, n_y)``, applied as ``x @ Wxh`` -- views
+of the PyTorch-layout parameters above (``Wxh = rnn.weight_ih_l0.T``, ...).  Where the
+two differ, on purpose:
+
+* one hidden bias: the note's ``bh`` is ``bias_ih_l0 + bias_hh_l0`` (PyTorch keeps two,
+  which only ever appear summed); setting ``bh`` writes ``bias_ih_l0`` and zeroes
+  ``bias_hh_l0``, and :meth:`VanillaRNN.backward` updates ``bias_ih_l0`` only;
+* ``compute_loss`` is the mean over the timesteps (the note's formula), where the
+  note's example code sums; ``backward`` follows the note's code, i.e. it applies the
+  gradient of the *sum* (``dy = ys - Y``), ``T * compute_loss``;
+* ``forward(X)`` returns ``(T, n_h)`` and ``(T, n_y)`` arrays; the note's
+  ``np.array`` of ``(1, n)`` rows is ``(T, 1, n)``, which makes its example's
+  ``Y * np.log(ys)`` broadcast to ``(T, T, n)``.  ``backward`` accepts both;
+* initialisation is PyTorch's ``U(-1/sqrt(n_h), 1/sqrt(n_h))`` (the note: ``0.01 *
+  randn``, zero biases), and the dtype is minigrad's default (float32) unless
+  ``dtype=`` says otherwise;
+* the model is an ``nn.Module``, whose ``train()`` switches training mode, so the note's
+  ``train`` method is :meth:`VanillaRNN.train_words` (on a word list) or a loop over
+  ``forward`` / ``backward`` as above; called with a Tensor, ``forward`` is the
+  PyTorch-style ``(logits, h_n)`` (what ``model(x)`` and autograd use);
+* ``predict(seed_text, char_to_idx, idx_to_char, length)`` returns the ``length``
+  generated characters, without the seed.
 
 Words of different lengths can be trained together: :func:`prepare_sequences` pads them
 at the end, and padded targets are ``IGNORE_INDEX`` (-100), which both losses skip.
@@ -188,28 +225,38 @@ class VanillaRNN(nn.Module):
     """Character model: ``nn.RNN`` (tanh) -> ``nn.Linear`` -> softmax cross-entropy.
 
     Args:
-        vocab_size: ``V``, the number of distinct characters (input and output size).
-        hidden_size: ``H``.
+        n_x: input size (the vocabulary size ``V`` for a character model).
+        n_h: hidden size ``H``.
+        n_y: output size (default ``n_x``; a character model has ``n_y == n_x``).
+        lr: the learning rate :meth:`backward` and :meth:`train_words` use by default
+            (the note's ``lr=0.01``).
         dtype: parameter dtype (``mg.float32`` default, or ``mg.float64``).
         device: ``'cpu'`` or ``'cuda'``.
 
-    Submodules: ``rnn = nn.RNN(V, H, batch_first=True)`` and ``out = nn.Linear(H, V)``.
-    ``train_words`` remembers the vocabulary in ``char_to_idx`` / ``idx_to_char`` so that
-    ``predict`` can be called without it afterwards.
+    ``VanillaRNN(V, H)`` is the character model of the tutorial; ``VanillaRNN(n_x, n_h,
+    n_y, lr)`` the study notes' constructor (see the module docstring for their
+    ``forward`` / ``backward`` interface and the weights ``Wxh``, ``Whh``, ``Why``,
+    ``bh``, ``by``).  Submodules: ``rnn = nn.RNN(n_x, H, batch_first=True)`` and
+    ``out = nn.Linear(H, n_y)``.  ``train_words`` remembers the vocabulary in
+    ``char_to_idx`` / ``idx_to_char`` so that ``predict`` can be called without it.
     """
 
     build_vocab = staticmethod(build_vocab)
     prepare_sequences = staticmethod(prepare_sequences)
 
-    def __init__(self, vocab_size: int, hidden_size: int, *, dtype=None, device=None):
+    def __init__(self, n_x: int, n_h: int, n_y: int | None = None, lr: float = 0.01, *,
+                 dtype=None, device=None):
         super().__init__()
-        for name, v in (("vocab_size", vocab_size), ("hidden_size", hidden_size)):
+        n_y = n_x if n_y is None else n_y
+        for name, v in (("n_x", n_x), ("n_h", n_h), ("n_y", n_y)):
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise ValueError(f"VanillaRNN: {name} must be a positive int, got {v!r}")
-        self.vocab_size = vocab_size
-        self.hidden_size = hidden_size
-        self.rnn = nn.RNN(vocab_size, hidden_size, batch_first=True)
-        self.out = nn.Linear(hidden_size, vocab_size)
+        _check_lr(lr, "VanillaRNN")
+        self.n_x, self.n_h, self.n_y, self.lr = n_x, n_h, n_y, float(lr)
+        self.vocab_size = n_x
+        self.hidden_size = n_h
+        self.rnn = nn.RNN(n_x, n_h, batch_first=True)
+        self.out = nn.Linear(n_h, n_y)
         if dtype is not None:
             dtype = np.dtype(dtype)
             if dtype == np.float64:
@@ -223,18 +270,188 @@ class VanillaRNN(nn.Module):
         self.char_to_idx: dict[str, int] | None = None
         self.idx_to_char: dict[int, str] | None = None
 
-    # ------------------------------------------------------------------ autograd forward
+    def extra_repr(self) -> str:
+        return f"n_x={self.n_x}, n_h={self.n_h}, n_y={self.n_y}, lr={self.lr}"
+
+    # ------------------------------------------------------------------ the note's weights
+    # Views of the PyTorch-layout parameters in the note's layout (``x @ Wxh``); setting
+    # one writes the parameter (shape checked).
+    @property
+    def Wxh(self):  # noqa: N802 - the note's names
+        """``(n_x, n_h)``: ``rnn.weight_ih_l0.T`` (a view)."""
+        return self.rnn.weight_ih_l0.data.T
+
+    @Wxh.setter
+    def Wxh(self, value):  # noqa: N802
+        self._set("Wxh", self.rnn.weight_ih_l0, value, transpose=True)
+
+    @property
+    def Whh(self):  # noqa: N802
+        """``(n_h, n_h)``: ``rnn.weight_hh_l0.T`` (a view), applied as ``h @ Whh``."""
+        return self.rnn.weight_hh_l0.data.T
+
+    @Whh.setter
+    def Whh(self, value):  # noqa: N802
+        self._set("Whh", self.rnn.weight_hh_l0, value, transpose=True)
+
+    @property
+    def Why(self):  # noqa: N802
+        """``(n_h, n_y)``: ``out.weight.T`` (a view)."""
+        return self.out.weight.data.T
+
+    @Why.setter
+    def Why(self, value):  # noqa: N802
+        self._set("Why", self.out.weight, value, transpose=True)
+
+    @property
+    def bh(self):
+        """``(1, n_h)``: the one hidden bias, ``bias_ih_l0 + bias_hh_l0`` (a new array)."""
+        return (self.rnn.bias_ih_l0.data + self.rnn.bias_hh_l0.data)[None, :]
+
+    @bh.setter
+    def bh(self, value):
+        self._set("bh", self.rnn.bias_ih_l0, value)
+        self.rnn.bias_hh_l0.data[...] = 0
+
+    @property
+    def by(self):
+        """``(1, n_y)``: ``out.bias`` as a row (a view)."""
+        return self.out.bias.data[None, :]
+
+    @by.setter
+    def by(self, value):
+        self._set("by", self.out.bias, value)
+
+    def _set(self, name, param, value, transpose=False):
+        xp = backend.get_array_module(param.data)
+        value = xp.asarray(backend.to_device(backend.to_numpy(value), param.device)
+                           if not isinstance(value, xp.ndarray) else value, dtype=param.dtype)
+        want = param.shape[::-1] if transpose else (1,) + tuple(param.shape)
+        if value.shape != want and not (not transpose and value.shape == param.shape):
+            raise ValueError(f"VanillaRNN.{name}: expected shape {want}, got {value.shape}")
+        param.data[...] = value.T if transpose else value.reshape(param.shape)
+
+    # ------------------------------------------------------------------ forward
     def forward(self, x, h0=None):
-        """Logits for every timestep.
+        """Two forms, told apart by the input's type.
 
-        Args:
-            x: ``(B, T, V)`` one-hot inputs (a Tensor).  h0: ``(1, B, H)`` or ``None``.
-
-        Returns:
-            ``(logits (B, T, V), h_n (1, B, H))``.
+        * ``x`` a Tensor ``(B, T, n_x)`` (the autograd path, what ``model(x)`` uses):
+          returns ``(logits (B, T, n_y), h_n (1, B, H))``; ``h0`` ``(1, B, H)`` or ``None``.
+        * ``x`` an array ``(T, n_x)`` of one-hot rows (the note's ``forward(X)``): plain
+          arrays, no graph; returns ``(hs (T, n_h), ys (T, n_y))``, the hidden states
+          ``h_t = tanh(x_t @ Wxh + h_{t-1} @ Whh + bh)`` and the softmax outputs
+          ``y_t = softmax(h_t @ Why + by)``.
         """
+        if not isinstance(x, mg.Tensor):
+            if h0 is not None:
+                raise TypeError("VanillaRNN.forward(X) with an array X takes no h0 (the "
+                                "note's forward starts from zeros); pass a Tensor for h0")
+            return self._note_forward(x)
         hs, h_n = self.rnn(x, h0)  # hs (B, T, H): h_1 .. h_T
         return self.out(hs), h_n  # logits_t = W_out h_t + b_out
+
+    def _rows(self, a, width: int, name: str):
+        """``a`` as ``(T, width)`` rows on the parameters' device and dtype; accepts the
+        note's ``(T, width)`` and ``(T, 1, width)``."""
+        xp, dtype, device = self._ref()
+        a = xp.asarray(backend.to_device(a, device) if isinstance(a, np.ndarray) else a,
+                       dtype=dtype)
+        if a.ndim == 3 and a.shape[1] == 1:
+            a = a[:, 0, :]
+        if a.ndim != 2 or a.shape[1] != width or a.shape[0] == 0:
+            raise ValueError(f"{name}: expected (timesteps, {width}) rows (one per step), "
+                             f"got shape {tuple(a.shape)}")
+        return a
+
+    def _note_forward(self, X):
+        xp = self._ref()[0]
+        X = self._rows(X, self.n_x, "forward: X")
+        Wxh, Whh, Why, bh, by = self.Wxh, self.Whh, self.Why, self.bh, self.by
+        pre = X @ Wxh + bh  # x_t @ Wxh + bh for every step at once
+        hs = xp.empty((X.shape[0], self.n_h), dtype=X.dtype)
+        h = xp.zeros((1, self.n_h), dtype=X.dtype)
+        for t in range(X.shape[0]):
+            h = xp.tanh(pre[t:t + 1] + h @ Whh)  # h_t = tanh(x_t Wxh + h_{t-1} Whh + bh)
+            hs[t] = h[0]
+        logits = hs @ Why + by
+        z = xp.exp(logits - logits.max(axis=1, keepdims=True))
+        return hs, z / z.sum(axis=1, keepdims=True)  # y_t = softmax(h_t Why + by)
+
+    def compute_loss(self, Y, ys) -> float:
+        """Cross-entropy of the softmax outputs ``ys`` against one-hot targets ``Y``, both
+        ``(T, n_y)`` (or the note's ``(T, 1, n_y)``), averaged over the timesteps:
+        ``L = -(1/T) sum_t sum_j Y_tj log ys_tj`` (the note's formula; its example code
+        sums, which is ``T`` times this)."""
+        xp = self._ref()[0]
+        Y = self._rows(Y, self.n_y, "compute_loss: Y")
+        ys = self._rows(ys, self.n_y, "compute_loss: ys")
+        if Y.shape != ys.shape:
+            raise ValueError(f"compute_loss: Y {tuple(Y.shape)} and ys {tuple(ys.shape)} "
+                             "must have the same number of timesteps")
+        tiny = np.finfo(ys.dtype).tiny  # log(0) guard that leaves other entries exact
+        return float(-(Y * xp.log(xp.maximum(ys, tiny))).sum() / Y.shape[0])
+
+    def backward(self, X, Y, hs, ys, lr: float | None = None, clip: float | None = 5.0):
+        """The note's hand-derived BPTT for one sequence, then the clipped SGD update.
+
+        Args:
+            X: ``(T, n_x)`` one-hot inputs; Y: ``(T, n_y)`` one-hot targets;
+            hs, ys: what :meth:`forward` returned for ``X``.
+            lr: learning rate (default: the constructor's ``lr``).
+            clip: every gradient entry is clipped to ``[-clip, clip]`` before the update
+                (the note's ``np.clip(dparam, -5, 5)``); ``None``: no clipping.
+
+        The gradients are those of the summed loss ``-sum_t sum_j Y_tj log ys_tj``, as in
+        the note's code, walking ``t = T-1 .. 0``::
+
+            dy_t   = ys_t - Y_t                          (softmax + cross-entropy)
+            dh_t   = dy_t @ Why.T + dh_next              (from the output and from t+1)
+            draw_t = (1 - h_t^2) * dh_t                  (through tanh)
+            dh_next = draw_t @ Whh.T
+            dWhy = sum hs_t.T dy_t,  dWxh = sum X_t.T draw_t,  dWhh = sum h_{t-1}.T draw_t
+
+        Returns:
+            The unclipped gradients ``{'Wxh', 'Whh', 'Why', 'bh', 'by'}`` in the note's
+            layout (arrays), for inspection; the parameters are already updated.
+        """
+        lr = self.lr if lr is None else lr
+        _check_lr(lr, "backward")
+        if clip is not None and not (isinstance(clip, int | float) and clip > 0):
+            raise ValueError(f"backward: clip must be a positive number or None, got {clip!r}")
+        xp = self._ref()[0]
+        X = self._rows(X, self.n_x, "backward: X")
+        Y = self._rows(Y, self.n_y, "backward: Y")
+        hs = self._rows(hs, self.n_h, "backward: hs")
+        ys = self._rows(ys, self.n_y, "backward: ys")
+        T = X.shape[0]
+        if not (Y.shape[0] == hs.shape[0] == ys.shape[0] == T):
+            raise ValueError(f"backward: X, Y, hs, ys must have the same number of "
+                             f"timesteps, got {T}, {Y.shape[0]}, {hs.shape[0]}, {ys.shape[0]}")
+        Whh, Why = self.Whh, self.Why
+        dy = ys - Y  # (T, n_y)
+        dh_out = dy @ Why.T  # every step's gradient from its output, at once
+        draw = xp.empty_like(hs)  # (T, n_h): dL/d(pre-activation) per step
+        dh_next = xp.zeros((self.n_h,), dtype=hs.dtype)
+        for t in range(T - 1, -1, -1):
+            dh = dh_out[t] + dh_next
+            draw[t] = (1.0 - hs[t] ** 2) * dh
+            dh_next = draw[t] @ Whh.T
+        grads = {
+            "Wxh": X.T @ draw,
+            "Whh": hs[:-1].T @ draw[1:],  # h_{t-1}.T draw_t for t >= 1 (h_{-1} = 0)
+            "Why": hs.T @ dy,
+            "bh": draw.sum(axis=0, keepdims=True),
+            "by": dy.sum(axis=0, keepdims=True),
+        }
+        # update in the parameters' own layout; the one bias bh lives in bias_ih_l0
+        targets = {"Wxh": (self.rnn.weight_ih_l0, True), "Whh": (self.rnn.weight_hh_l0, True),
+                   "Why": (self.out.weight, True), "bh": (self.rnn.bias_ih_l0, False),
+                   "by": (self.out.bias, False)}
+        for name, g in grads.items():
+            param, transpose = targets[name]
+            step = g if clip is None else xp.clip(g, -clip, clip)
+            param.data -= lr * (step.T if transpose else step.reshape(param.shape))
+        return grads
 
     # ------------------------------------------------------------------ helpers
     def _ref(self):
@@ -266,7 +483,7 @@ class VanillaRNN(nn.Module):
         return x, targets
 
     def _check_batch(self, x_shape, t_shape):
-        V = self.vocab_size
+        V = self.n_x
         if len(x_shape) != 3 or x_shape[2] != V:
             raise ValueError(f"x: expected one-hot inputs (batch, timesteps, {V}), "
                              f"got shape {tuple(x_shape)}")
@@ -298,7 +515,7 @@ class VanillaRNN(nn.Module):
         named = dict(self.named_parameters())
         rnn_params = {k: p.data for k, p in self.rnn.named_parameters()}
         W_out, b_out = named["out.weight"].data, named["out.bias"].data  # (V, H), (V,)
-        B, T, V = x.shape
+        B, T, V = x.shape[0], x.shape[1], self.n_y
 
         # ---- forward --------------------------------------------------------------
         # hs (B, T, H): h_t = tanh(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh), by models.bptt
@@ -357,7 +574,7 @@ class VanillaRNN(nn.Module):
         else:
             optimizer = optimizer_or_lr
         x, y = self._inputs_as_tensors(x_onehot, targets)
-        B, T, V = x.shape
+        B, T, V = x.shape[0], x.shape[1], self.n_y
         optimizer.zero_grad()
         self.zero_grad()
         logits, _ = self(x)  # (B, T, V)
@@ -377,7 +594,7 @@ class VanillaRNN(nn.Module):
     def loss_on(self, X, Y) -> float:
         """Mean cross-entropy on ``X`` ``(N, T, V)`` one-hot, ``Y`` ``(N, T)`` (no update)."""
         x, y = self._inputs_as_tensors(X, Y)
-        N, T, V = x.shape
+        N, T, V = x.shape[0], x.shape[1], self.n_y
         with mg.no_grad():
             logits, _ = self(x)
             loss = F.cross_entropy(logits.reshape(N * T, V), y.reshape(N * T),
@@ -385,47 +602,66 @@ class VanillaRNN(nn.Module):
         return loss.item()
 
     # ------------------------------------------------------------------ training loop
-    def train_words(self, words: str | Sequence[str], epochs: int = 100, lr: float = 0.1,
-                    method: str = "manual", print_every: int | None = None,
-                    progress: bool = True, *, clip: float | None = 5.0,
-                    clip_mode: str = "value",
-                    char_to_idx: Mapping[str, int] | None = None) -> list[float]:
+    def train_words(self, words: str | Sequence[str],
+                    char_to_idx: Mapping[str, int] | None = None, epochs: int = 100,
+                    print_interval: int | None = None, *, lr: float | None = None,
+                    method: str = "manual", progress: bool = True,
+                    clip: float | None = 5.0, clip_mode: str = "value",
+                    print_every: int | None = None) -> list[float]:
         """Train on next-character prediction over ``words``; one step per epoch.
 
+        The study notes' ``train_words(words, char_to_idx, epochs, print_interval)``.
         Each epoch is one full-batch step on all words (padded, see
         :func:`prepare_sequences`), by :meth:`manual_step` (``method='manual'``) or
         :meth:`autograd_step` with plain SGD (``method='autograd'``).
 
         Args:
             words: the training words (a bare string is one word).
-            epochs: number of steps.  lr: SGD learning rate.
+            char_to_idx: the vocabulary; default: ``build_vocab(words)`` (or the one this
+                model was trained with before).  It must have ``n_x == n_y`` entries.
+            epochs: number of steps.
+            print_interval: print ``epoch k/N  loss x`` every that many epochs (and after
+                the first); ``None``: never.  ``print_every`` is the same (older name).
+            lr: SGD learning rate (default: the constructor's ``lr``).
             method: ``'manual'`` (hand-derived BPTT) or ``'autograd'``.
-            print_every: print ``epoch k/N  loss x`` every that many epochs (``None``: never).
             progress: show a tqdm progress bar with the current loss.
             clip, clip_mode: as in :meth:`manual_step`.
-            char_to_idx: the vocabulary; default: ``build_vocab(words)`` (or the one this
-                model was trained with before).  It must have ``vocab_size`` entries.
 
         Returns:
-            The loss history: ``epochs`` floats, the loss before each step.
+            The loss history: ``epochs`` floats, the loss before each step (the mean
+            cross-entropy over the characters).
         """
         from tqdm.auto import tqdm
 
+        if char_to_idx is not None and not isinstance(char_to_idx, Mapping):
+            raise TypeError(
+                f"train_words(words, char_to_idx, epochs, print_interval): char_to_idx must "
+                f"be a dict (the vocabulary), got {type(char_to_idx).__name__} "
+                f"{char_to_idx!r}; pass epochs= and lr= by keyword")
+        if print_every is not None:
+            if print_interval is not None and print_interval != print_every:
+                raise TypeError("train_words: got both print_interval and print_every (the "
+                                "same setting); pass one")
+            print_interval = print_every
+        lr = self.lr if lr is None else lr
+        _check_lr(lr, "train_words")
+        print_every = print_interval
         if method not in ("manual", "autograd"):
             raise ValueError(f"method: expected 'manual' or 'autograd', got {method!r}")
         if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
             raise ValueError(f"epochs: expected an int >= 0, got {epochs!r}")
         if print_every is not None and (not isinstance(print_every, int) or print_every < 1):
-            raise ValueError(f"print_every: expected a positive int or None, got {print_every!r}")
+            raise ValueError(f"print_interval: expected a positive int or None, got "
+                             f"{print_every!r}")
         _check_clip(clip, clip_mode)
         words = _as_word_list(words)
         if char_to_idx is None:
             char_to_idx = self.char_to_idx or build_vocab(words)[0]
-        if len(char_to_idx) != self.vocab_size:
+        if not len(char_to_idx) == self.n_x == self.n_y:
             raise ValueError(
                 f"vocabulary has {len(char_to_idx)} characters but the model has "
-                f"vocab_size={self.vocab_size}: build the model with "
-                f"VanillaRNN(len(char_to_idx), hidden_size)"
+                f"n_x={self.n_x} inputs and n_y={self.n_y} outputs (vocab_size): build the "
+                f"model with VanillaRNN(len(char_to_idx), hidden_size)"
             )
         _, dtype, _ = self._ref()
         X, Y = prepare_sequences(words, char_to_idx, dtype=dtype)
@@ -483,17 +719,19 @@ class VanillaRNN(nn.Module):
         best = backend.to_numpy(logits.data[0]).argmax(axis=-1)  # (T,)
         return "".join(i2c[int(i)] for i in best)
 
-    def predict(self, seed_text: str, length: int, char_to_idx: Mapping[str, int] | None = None,
-                idx_to_char=None, temperature: float | None = None, rng=None) -> str:
+    def predict(self, seed_text: str, char_to_idx: Mapping[str, int] | None = None,
+                idx_to_char=None, length: int | None = None, *,
+                temperature: float | None = None, rng=None) -> str:
         """Generate ``length`` characters after ``seed_text``, feeding each one back.
 
-        The seed is read first (its last step gives the first new character); each new
+        The study notes' ``predict(seed_text, char_to_idx, idx_to_char, length)``.  The
+        seed is read first (its last step gives the first new character); each new
         character is then the next input, with the hidden state carried along.
 
         Args:
             seed_text: the start, at least one character, all in the vocabulary.
-            length: how many characters to generate (``>= 0``).
             char_to_idx, idx_to_char: the vocabulary (default: the one of ``train_words``).
+            length: how many characters to generate (``>= 0``; required).
             temperature: ``None`` for greedy (argmax) decoding; a float ``> 0`` samples
                 from ``softmax(logits / temperature)`` (lower = greedier).
             rng: a ``numpy.random.Generator`` for sampling (default: minigrad's stream,
@@ -506,6 +744,17 @@ class VanillaRNN(nn.Module):
             UnknownCharacterError (a KeyError and a ValueError): a seed character not in
             the vocabulary.  ValueError: empty seed, negative length, bad temperature.
         """
+        if char_to_idx is not None and not isinstance(char_to_idx, Mapping):
+            raise TypeError(
+                f"predict(seed_text, char_to_idx, idx_to_char, length): char_to_idx must be "
+                f"a dict (the vocabulary), got {type(char_to_idx).__name__} {char_to_idx!r}; "
+                "pass the number of characters as length= (the 4th argument)")
+        if length is None:
+            raise TypeError("predict: length (how many characters to generate) is required: "
+                            "predict(seed_text, char_to_idx, idx_to_char, length)")
+        if self.n_x != self.n_y:
+            raise ValueError(f"predict: feeding outputs back needs n_x == n_y, the model has "
+                             f"n_x={self.n_x}, n_y={self.n_y}")
         c2i, i2c = self._vocab(char_to_idx, idx_to_char)
         if not isinstance(seed_text, str) or not seed_text:
             raise ValueError(f"predict: seed_text must be a non-empty string, got {seed_text!r}")
@@ -535,6 +784,11 @@ class VanillaRNN(nn.Module):
 
 
 # ----------------------------------------------------------------------------- math helpers
+def _check_lr(lr, where: str) -> None:
+    if isinstance(lr, bool) or not isinstance(lr, int | float) or not lr > 0:
+        raise ValueError(f"{where}: lr must be a positive number, got {lr!r}")
+
+
 def _check_clip(clip, clip_mode):
     if clip_mode not in _CLIP_MODES:
         raise ValueError(f"clip_mode: expected one of {_CLIP_MODES}, got {clip_mode!r}")

@@ -2,7 +2,7 @@
 
 They only check that the scripts run to the end and print their markdown tables (header,
 separator and one row per measured item, every cell of a row a number where a figure is
-expected) -- not the figures themselves.  Together well under 15 s on one core.
+expected) -- not the figures themselves.  Together about 20 s on one core.
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 BENCH = REPO / "benchmarks"
@@ -29,15 +31,17 @@ def run_script(script: str, *args: str, timeout: float = 120) -> str:
     return proc.stdout
 
 
-def table(stdout: str, first_header_cell: str) -> tuple[list[str], list[list[str]]]:
-    """The (last) markdown table whose header starts with ``first_header_cell``:
+def table(stdout: str, first_header_cell: str,
+          which: int = -1) -> tuple[list[str], list[list[str]]]:
+    """The markdown table (the last one, or number ``which``) whose header starts with
+    ``first_header_cell``:
     ``(header cells, body rows as cells)``; asserts the separator line and that every row
     has as many cells as the header."""
     lines = stdout.splitlines()
     starts = [i for i, line in enumerate(lines)
               if line.startswith(f"| {first_header_cell} |")]
     assert starts, f"no table with header '| {first_header_cell} |' in:\n{stdout}"
-    i = starts[-1]
+    i = starts[which]
 
     def cells(line: str) -> list[str]:
         assert line.startswith("|") and line.endswith("|"), line
@@ -62,28 +66,57 @@ def assert_numbers(values, what: str) -> None:
         assert NUMBER.match(v), f"{what}: {v!r} is not a number"
 
 
+MINIGRAD_IMPLS = ["floor", "graph", "cell", "fused", "bptt"]
+FAST = ["--rounds", "1", "--warmup", "1", "--block-time", "0", "--gap", "0"]
+
+
 def test_rnn_benchmark_tiny():
-    impls = ["numpy", "graph", "cell", "fused", "bptt"]
-    out = run_script("rnn_benchmark.py", "--configs", "tiny", "--rounds", "1", "--warmup",
-                     "0", "--min-time", "0", "--no-memory", "--impls", *impls)
-    header, rows = table(out, "config")
-    assert header[:2] == ["config", "B,T,I,H"]
-    timed = [h for h in header if h.endswith("(ms)")]
-    assert len(timed) == len(impls), header  # one timing column per implementation
-    assert any("numpy reference" in h for h in timed) and any("bptt" in h for h in timed)
-    assert [r[0] for r in rows] == ["tiny"]
-    assert rows[0][1] == "1,25,65,100"
-    assert_numbers(rows[0][2:], "rnn_benchmark row")
-    assert "per-op overhead" in out
+    """Every NumPy-side implementation runs in its own worker and gets one table row
+    with a time, percentiles, a ratio to the floor, faults, peak RSS and the same first
+    loss as the floor (the workloads compute the same thing)."""
+    out = run_script("rnn_benchmark.py", "--configs", "tiny", "--impls", *MINIGRAD_IMPLS,
+                     *FAST)
+    header, rows = table(out, "impl", which=0)
+    assert header == ["impl", "ms/step", "p25-p75", "/ torch", "/ floor",
+                      "minor faults/step", "peak RSS above setup (MiB)", "steps", "first loss"]
+    assert [r[0] for r in rows] == ["NumPy floor", "minigrad nn.RNN (graph)",
+                                    "minigrad RNNCell loop", "minigrad nn.RNN(fused=True)",
+                                    "models.bptt"]
+    for row in rows:
+        assert row[3] == "-"  # no PyTorch worker was asked for
+        assert_numbers([row[1], row[4], row[5], row[6], row[7], row[8]], row[0])
+        low, high = row[2].split("-")
+        assert_numbers([low, high], row[0])
+        assert float(low) <= float(row[1]) <= float(high)
+    assert rows[0][4] == "1.00"
+    assert len({r[8] for r in rows}) == 1, rows  # one first loss for all
+    assert "WARNING" not in out
+    summary_header, summary = table(out, "impl")  # the summary is the last such table
+    assert summary_header == ["impl", "tiny"]
 
 
-def test_rnn_benchmark_memory_child():
-    out = run_script("rnn_benchmark.py", "--memory-child", "numpy", "--configs", "tiny",
-                     "--steps", "1")
-    lines = [line for line in out.splitlines() if line.strip()]
-    row = json.loads(lines[-1])
-    assert row["name"] == "numpy reference"
-    assert isinstance(row["peak_growth_mib"], int | float)
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_rnn_benchmark_cells(cell, tmp_path):
+    """--cell swaps the layer everywhere; --json keeps the raw figures."""
+    raw = tmp_path / "raw.json"
+    out = run_script("rnn_benchmark.py", "--configs", "tiny", "--cell", cell, "--impls",
+                     "floor", "fused", "--json", str(raw), *FAST)
+    _, rows = table(out, "impl", which=0)
+    assert rows[-1][0] == f"minigrad nn.{cell.upper()}(fused=True)"
+    data = json.loads(raw.read_text())
+    results = data["runs"][0]["results"]
+    assert data["cell"] == cell and set(results) == {"floor", "fused"}
+    assert results["floor"]["first_loss"] == pytest.approx(results["fused"]["first_loss"],
+                                                           rel=1e-5)
+
+
+def test_rnn_benchmark_missing_torch_is_reported():
+    """An interpreter without torch: the torch column is left out, and said so."""
+    out = run_script("rnn_benchmark.py", "--configs", "tiny", "--impls", "floor", "torch",
+                     "--torch-python", sys.executable + "-does-not-exist", *FAST)
+    assert "not run: torch" in out
+    _, rows = table(out, "impl", which=0)
+    assert [r[0] for r in rows] == ["NumPy floor"]
 
 
 def test_layer_step():

@@ -443,7 +443,7 @@ for cell, G in (("rnn", 1), ("lstm", 4), ("gru", 3)):
     grads = bwd(cache, np.ones_like(out), g_fin if cell == "lstm" else g_fin[0])
     results = [out, *finals, *grads.values()]
     results += [a for layer in cache.layers for c in layer for a in c
-                if not isinstance(a, (str, bool))]
+                if a is not None and not isinstance(a, (str, bool))]
     bad = [type(a) for a in results if type(a) is not np.ndarray]
     assert not bad, (cell, bad)
     assert all(np.isfinite(a).all() for a in results), cell

@@ -417,3 +417,188 @@ def test_failed_ops_record_nothing():
     assert x.grad is None and x.shape == (2, 3)
     (x * 2).sum().backward()
     assert x.grad.tolist() == [[2.0] * 3] * 2
+
+
+# --- issue 11: the newer tensor methods and functions -------------------------------------
+# Each row: a call on X (3, 4) float32 requiring grad, the exception PyTorch raises and a
+# pattern of the message, which names what was expected and what came.
+
+F_ = mg.nn.functional
+IDX = mg.tensor([[0, 1], [2, 3], [1, 1]])
+
+BAD_CALLS = [
+    # gather / scatter / index_select
+    ("gather-float-index", lambda x: x.gather(1, IDX.float()), RuntimeError,
+     r"gather\(\): expected dtype int32/int64 for index, got float32"),
+    ("gather-index-ndim", lambda x: x.gather(1, mg.tensor([0, 1])), RuntimeError,
+     r"gather\(\): index tensor must have the same number of dimensions as input tensor: "
+     r"got 1 and 2"),
+    ("gather-out-of-range", lambda x: x.gather(1, mg.tensor([[0, 9]])), RuntimeError,
+     r"gather\(\): index 9 is out of bounds for dimension 1 with size 4"),
+    ("gather-negative", lambda x: mg.gather(x, 1, mg.tensor([[-1]])), RuntimeError,
+     r"index -1 is out of bounds for dimension 1 with size 4 \(expected indices in \[0, 3\]"),
+    ("gather-index-too-large", lambda x: x.gather(1, mg.zeros(4, 2, dtype=mg.int64)),
+     RuntimeError, r"size does not match at dimension 0: expected index \[4, 2\] to be no "
+                   r"larger than self \[3, 4\] apart from dimension 1"),
+    ("gather-dim", lambda x: x.gather(2, IDX), IndexError, r"gather: dim 2 is out of range"),
+    ("gather-not-a-tensor", lambda x: x.gather(1, [[0]]), TypeError,
+     r"gather\(\): index must be a Tensor of int64, got list"),
+    ("scatter-out-of-range", lambda x: x.scatter(1, mg.tensor([[0, 9]]), 1.0), RuntimeError,
+     r"scatter\(\): index 9 is out of bounds for dimension 1 with size 4"),
+    ("scatter-src-smaller", lambda x: x.scatter(1, IDX, mg.ones(3, 1)), RuntimeError,
+     r"scatter\(\): expected index \[3, 2\] to be no larger than src \[3, 1\]"),
+    ("scatter-src-dtype", lambda x: x.scatter(1, IDX, mg.ones(3, 2, dtype=mg.float64)),
+     RuntimeError, r"expected self.dtype to be equal to src.dtype, got float32 and float64"),
+    ("scatter-no-src", lambda x: x.scatter(1, IDX), TypeError, r"expected a src tensor or a"),
+    ("scatter_add-out-of-range", lambda x: x.scatter_add(0, mg.tensor([[3]]), mg.ones(1, 1)),
+     RuntimeError, r"scatter_add\(\): index 3 is out of bounds for dimension 0 with size 3"),
+    ("index_select-matrix", lambda x: x.index_select(1, IDX), IndexError,
+     r"index_select\(\): index is supposed to be a vector, got 2 dims"),
+    ("index_select-float", lambda x: x.index_select(1, mg.tensor([0.0])), RuntimeError,
+     r"index_select\(\): expected dtype int32/int64 for index, got float32"),
+    ("index_select-out-of-range", lambda x: mg.index_select(x, 1, mg.tensor([4])),
+     RuntimeError, r"index 4 is out of bounds for dimension 1 with size 4"),
+    # masks
+    ("masked_fill-float-mask", lambda x: x.masked_fill(mg.ones(3, 4), 1.0), RuntimeError,
+     r"masked_fill\(\): expected a bool tensor for mask, got float32"),
+    ("masked_fill-1d-value", lambda x: x.masked_fill(x > 0, mg.ones(2)), RuntimeError,
+     r"only supports a 0-dimensional value tensor, but got tensor with 1 dimension\(s\)"),
+    ("masked_fill-shape", lambda x: x.masked_fill(mg.ones(3, dtype=mg.bool), 1.0), ValueError,
+     r"masked_fill\(\): mask of shape \(3,\) cannot be broadcast with input of shape \(3, 4\)"),
+    ("masked_select-float-mask", lambda x: x.masked_select(mg.ones(4)), RuntimeError,
+     r"masked_select\(\): expected a bool tensor for mask, got float32"),
+    # sorting and sampling
+    ("topk-k-too-large", lambda x: x.topk(5), RuntimeError,
+     r"topk\(\): selected index k out of range: expected k in \[0, 4\] \(the size of dim -1\), "
+     r"got 5"),
+    ("topk-negative-k", lambda x: mg.topk(x, -1, dim=0), RuntimeError,
+     r"selected index k out of range: expected k in \[0, 3\]"),
+    ("sort-dim", lambda x: x.sort(2), IndexError, r"sort: dim 2 is out of range"),
+    ("multinomial-negative", lambda x: mg.tensor([0.5, -0.1]).multinomial(1), RuntimeError,
+     r"probability tensor contains either `inf`, `nan` or element < 0"),
+    ("multinomial-nan", lambda x: mg.tensor([1.0, float("nan")]).multinomial(1), RuntimeError,
+     r"probability tensor contains either `inf`, `nan` or element < 0"),
+    ("multinomial-all-zero-row", lambda x: mg.tensor([[1.0, 1.0], [0.0, 0.0]]).multinomial(1),
+     RuntimeError, r"invalid multinomial distribution \(sum of probabilities <= 0\) in row 1"),
+    ("multinomial-too-many", lambda x: mg.tensor([0.5, 0.5]).multinomial(3), RuntimeError,
+     r"cannot sample n_sample > prob_dist.size\(-1\) samples without replacement: 3 > 2"),
+    ("multinomial-zero-samples", lambda x: mg.ones(3).multinomial(0), RuntimeError,
+     r"cannot sample n_sample <= 0 samples, got 0"),
+    ("multinomial-3d", lambda x: mg.ones(2, 2, 2).multinomial(1), RuntimeError,
+     r"prob_dist must be 1 or 2 dim, got 3 dims"),
+    ("multinomial-int", lambda x: mg.tensor([1, 2]).multinomial(1), RuntimeError,
+     r"only floating-point dtypes are supported for input, got int64"),
+    ("multinomial-generator", lambda x: mg.ones(3).multinomial(1, generator=1), TypeError,
+     r"generator must be a minigrad.Generator, got int"),
+    # shapes and dims
+    ("narrow-too-long", lambda x: x.narrow(1, 3, 2), RuntimeError,
+     r"narrow\(\): start \(3\) \+ length \(2\) exceeds dimension size \(4\)"),
+    ("narrow-start", lambda x: x.narrow(1, 5, 0), IndexError,
+     r"start out of range \(expected to be in range of \[-4, 4\], but got 5\)"),
+    ("narrow-length", lambda x: x.narrow(1, 0, -1), RuntimeError,
+     r"narrow\(\): length must be non-negative, got -1"),
+    ("repeat-too-few", lambda x: x.repeat(2), RuntimeError,
+     r"number of dimensions of repeat dims \(1\) can not be smaller than number of "
+     r"dimensions of tensor \(2\)"),
+    ("repeat-negative", lambda x: x.repeat(2, -1), RuntimeError,
+     r"repeats must be non-negative, got \[2, -1\]"),
+    ("tril-1d", lambda x: mg.ones(3).tril(), RuntimeError,
+     r"tril\(\): input tensor must have at least 2 dimensions, got 1"),
+    ("diag-3d", lambda x: mg.ones(2, 2, 2).diag(), RuntimeError,
+     r"diag\(\): supports 1D or 2D tensors, got 3D"),
+    ("roll-misaligned", lambda x: x.roll((1, 2), (0,)), RuntimeError,
+     r"shifts and dimensions must align. shifts: 2, dims: 1"),
+    ("flip-repeated-dim", lambda x: x.flip(0, 0), RuntimeError,
+     r"flip\(\): dim 0 appears multiple times in the list of dims"),
+    ("flip-dim", lambda x: x.flip(2), IndexError, r"flip: dim 2 is out of range"),
+    ("repeat_interleave-negative", lambda x: x.repeat_interleave(mg.tensor([1, -1, 1]), dim=0),
+     RuntimeError, r"repeats can not be negative"),
+    ("repeat_interleave-length", lambda x: x.repeat_interleave(mg.tensor([1, 1]), dim=0),
+     RuntimeError, r"repeats must have the same size as input along dim, but got "
+                   r"repeats.size\(0\) = 2 and input.size\(dim\) = 3"),
+    ("repeat_interleave-float", lambda x: x.repeat_interleave(mg.tensor([1.0, 1, 1]), dim=0),
+     TypeError, r"repeats must be an int or an integer tensor, got dtype float32"),
+    ("cumsum-dim", lambda x: x.cumsum(2), IndexError, r"cumsum: dim 2 is out of range"),
+    ("norm-int", lambda x: mg.tensor([1, 2]).norm(), RuntimeError,
+     r"norm\(\): expected a floating point tensor as input, got int64"),
+    ("norm-nuc", lambda x: x.norm("nuc"), ValueError,
+     r"norm\(\): p must be a number, inf, -inf or 'fro', got 'nuc'"),
+    # arithmetic
+    ("div-rounding-mode", lambda x: x.div(x, rounding_mode="round"), ValueError,
+     r"div\(\): expected rounding_mode to be one of None, 'trunc', or 'floor', got 'round'"),
+    ("div-integer-by-zero", lambda x: mg.tensor([1]).div(mg.tensor([0]),
+                                                        rounding_mode="floor"),
+     ZeroDivisionError, r"div: integer division by zero \(rounding_mode='floor'\)"),
+    ("add-float-alpha-int", lambda x: mg.tensor([7]).add(mg.tensor([1]), alpha=0.5),
+     RuntimeError, r"add\(\): for integral input tensors, argument alpha must not be a "
+                   r"floating point number, got alpha=0.5"),
+    ("maximum-scalar", lambda x: x.maximum(1.0), TypeError,
+     r"maximum\(\): argument 'other' must be a Tensor, got float"),
+    ("maximum-shapes", lambda x: mg.maximum(x, mg.ones(3)), ValueError,
+     r"maximum\(\): shapes \(3, 4\) and \(3,\) cannot be broadcast together"),
+    ("allclose-dtype", lambda x: mg.allclose(x, x.double()), RuntimeError,
+     r"expected both tensors to have the same dtype, got float32 and float64"),
+    ("allclose-shape", lambda x: x.allclose(mg.ones(2)), ValueError,
+     r"isclose\(\): shapes \(3, 4\) and \(2,\) cannot be broadcast together"),
+    # products
+    ("bmm-2d", lambda x: mg.bmm(x, x), RuntimeError,
+     r"bmm\(\): batch1 must be a 3D tensor, got shape \(3, 4\)"),
+    ("bmm-batch", lambda x: mg.ones(2, 3, 4).bmm(mg.ones(3, 4, 5)), RuntimeError,
+     r"expected size for first two dimensions of batch2 tensor to be: \[2, 4\] but got: "
+     r"\[3, 4\]"),
+    ("baddbmm-input", lambda x: mg.baddbmm(mg.ones(3), mg.ones(2, 3, 4), mg.ones(2, 4, 5)),
+     RuntimeError, r"baddbmm\(\): input of shape \(3,\) cannot be broadcast to the product's "
+                   r"shape \(2, 3, 5\)"),
+    ("outer-2d", lambda x: mg.outer(x, mg.ones(3)), RuntimeError,
+     r"outer\(\): expected 1-D argument self, but got 2-D"),
+    ("einsum-size", lambda x: mg.einsum("ij,jk", x, x), RuntimeError,
+     r"einsum\(\): subscript j has size 3 for operand 1 which does not broadcast with "
+     r"previously seen size 4"),
+    ("einsum-operands", lambda x: mg.einsum("ij,jk->ik", x), RuntimeError,
+     r"einsum\(\): fewer operands were provided than specified in the equation"),
+    ("einsum-ndim", lambda x: mg.einsum("ijk->i", x), RuntimeError,
+     r"the number of subscripts in the equation \(3\) does not match the number of "
+     r"dimensions \(2\) for operand 0 and no ellipsis was given"),
+    ("einsum-output-unknown", lambda x: mg.einsum("ij->k", x), RuntimeError,
+     r"output subscript k does not appear in the equation for any input operand"),
+    ("einsum-output-repeated", lambda x: mg.einsum("ij->ii", x), RuntimeError,
+     r"output subscript i appears more than once in the output"),
+    ("einsum-bad-character", lambda x: mg.einsum("i1->i", x), ValueError,
+     r"invalid subscript string 'i1'"),
+    ("einsum-repeat-sizes", lambda x: mg.einsum("ii->i", x), RuntimeError,
+     r"subscript i is repeated for operand 0 but the sizes don't match, 3 != 4"),
+    # nn.functional
+    ("pad-odd", lambda x: F_.pad(x, (1, 2, 3)), ValueError,
+     r"pad: padding length must be divisible by 2, got 3"),
+    ("pad-too-long", lambda x: F_.pad(x, (1,) * 6), ValueError,
+     r"padding length 6 and input of dimension 2"),
+    ("pad-mode", lambda x: F_.pad(x, (1, 1), mode="foo"), NotImplementedError,
+     r"pad: unrecognised padding mode 'foo'"),
+    ("pad-reflect-too-wide", lambda x: F_.pad(x, (4, 0), mode="reflect"), RuntimeError,
+     r"padding size should be less than the corresponding input dimension, but got "
+     r"padding \(4, 0\) at dimension 1 of input \[3, 4\]"),
+    ("pad-reflect-1d", lambda x: F_.pad(mg.ones(3), (1, 1), mode="reflect"),
+     NotImplementedError, r"padding size 2 is not supported for 1D input tensor"),
+    ("pad-reflect-value", lambda x: F_.pad(x, (1, 1), mode="reflect", value=1.0),
+     RuntimeError, r'padding mode "reflect" doesn\'t take in value argument'),
+    ("pad-crop-too-much", lambda x: F_.pad(x, (-3, -3)), RuntimeError,
+     r"negative padding \(-3, -3\) removes more than the dim's 4 elements"),
+    ("gelu-approximate", lambda x: F_.gelu(x, approximate="fast"), RuntimeError,
+     r"approximate argument must be either none or tanh, got 'fast'"),
+    ("GELU-approximate", lambda x: mg.nn.GELU("erf"), RuntimeError,
+     r"GELU: approximate argument must be either none or tanh"),
+    ("cosine_similarity-shapes", lambda x: F_.cosine_similarity(x, mg.ones(3, 2)), ValueError,
+     r"cosine_similarity: shapes \(3, 4\) and \(3, 2\) cannot be broadcast together"),
+    ("type-name", lambda x: x.type("minigrad.FooTensor"), ValueError,
+     r"invalid type: 'minigrad.FooTensor'"),
+]
+
+
+@pytest.mark.parametrize("name, call, error, pattern", BAD_CALLS,
+                         ids=[row[0] for row in BAD_CALLS])
+def test_bad_input_to_tensor_methods(name, call, error, pattern):
+    x = mg.tensor(np.arange(12.0).reshape(3, 4), dtype=mg.float32, requires_grad=True)
+    with pytest.raises(error, match=pattern):
+        call(x)
+    # nothing changed: the input and its (absent) gradient are as before
+    assert x.tolist() == np.arange(12.0).reshape(3, 4).tolist() and x.grad is None

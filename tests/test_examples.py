@@ -31,7 +31,8 @@ FINAL = re.compile(r"^final: loss (\S+) -> ([^\s,]+)", re.MULTILINE)
 HAS_MATPLOTLIB = importlib.util.find_spec("matplotlib") is not None
 CUDA = mg.cuda.is_available()
 
-TRAINING = ["char_rnn", "hello", "classify", "tag", "sine", "long_memory", "seq2seq"]
+TRAINING = ["char_rnn", "hello", "classify", "tag", "sine", "long_memory", "seq2seq",
+            "ddp_char_rnn", "gradient_flow"]
 ALL = [*TRAINING, "compare_gradients"]
 
 
@@ -172,6 +173,13 @@ def test_hello_learns_ello(results):
     assert diff < 1e-9, describe(proc)  # manual BPTT == autograd, step after step
 
 
+def test_gradient_flow_paths_agree(results):
+    proc = results["quick/gradient_flow"]
+    diff = float(re.search(r"max \|autograd - bptt\| (\S+),", proc.stdout).group(1))
+    assert diff < 1e-9, describe(proc)  # per-step dL/dh_t: autograd == hand-derived BPTT
+    assert "decades lost over T=30: init rnn" in proc.stdout, describe(proc)
+
+
 def test_char_rnn_prints_samples(results):
     proc = results["quick/char_rnn"]
     assert "sample:" in proc.stdout and "generated (" in proc.stdout, describe(proc)
@@ -259,6 +267,7 @@ def test_plot_without_matplotlib(results):
     ("hello", ["hello_loss.png"]),
     ("classify", ["classify_loss.png"]),
     ("tag", ["tag_loss.png"]),
+    ("ddp_char_rnn", ["ddp_char_rnn_loss.png"]),
 ])
 def test_plots(results, name, files):
     pytest.importorskip("matplotlib")

@@ -30,19 +30,33 @@ def close(actual, expected, rtol=1e-10, atol=1e-12):
     np.testing.assert_allclose(actual, expected, rtol=rtol, atol=atol)
 
 
+def loss_kwargs(config: dict) -> dict:
+    """The extra arguments a fixture's loss was called with (ignore_index, beta, ...)."""
+    kwargs = dict(config.get("kwargs", {}))
+    if "ignore_index" in config:
+        kwargs["ignore_index"] = config["ignore_index"]
+    return kwargs
+
+
 def loss_fn(config: dict):
     fn = getattr(F, config["loss"])
-    if "ignore_index" in config:
-        return lambda x, t, **kw: fn(x, t, ignore_index=config["ignore_index"], **kw)
-    return fn
+    return lambda x, t, **kw: fn(x, t, **loss_kwargs(config), **kw)
+
+
+# every (fixture, reduction) pair the fixture holds ('batchmean' only for kl_div)
+CASES = [(name, r) for name in FILES for r in load(name)[0]["reductions"]]
 
 
 def test_every_fixture_is_covered():
-    assert len(FILES) == 8
+    expected = {"cross_entropy", "cross_entropy_nd", "cross_entropy_ignore2", "nll_loss",
+                "nll_loss_ignore", "mse_loss", "binary_cross_entropy",
+                "binary_cross_entropy_with_logits", "l1_loss", "smooth_l1_loss",
+                "smooth_l1_loss_beta0", "huber_loss", "kl_div", "kl_div_log_target"}
+    assert expected <= {name[:-len(".npz")] for name in FILES}
+    assert ("kl_div.npz", "batchmean") in CASES
 
 
-@pytest.mark.parametrize("reduction", REDUCTIONS)
-@pytest.mark.parametrize("name", FILES)
+@pytest.mark.parametrize("name, reduction", CASES)
 def test_loss_matches_pytorch(name, reduction, device):
     config, z = load(name)
     x = mg.tensor(z["input"], device=device, requires_grad=True)
@@ -59,14 +73,16 @@ MODULES = {
     "cross_entropy": nn.CrossEntropyLoss, "nll_loss": nn.NLLLoss, "mse_loss": nn.MSELoss,
     "binary_cross_entropy": nn.BCELoss,
     "binary_cross_entropy_with_logits": nn.BCEWithLogitsLoss,
+    "l1_loss": nn.L1Loss, "smooth_l1_loss": nn.SmoothL1Loss, "huber_loss": nn.HuberLoss,
+    "kl_div": nn.KLDivLoss,
 }
 
 
 @pytest.mark.parametrize("name", FILES)
 def test_loss_module_matches_pytorch(name):
     config, z = load(name)
-    kwargs = {"ignore_index": config["ignore_index"]} if "ignore_index" in config else {}
-    for reduction in REDUCTIONS:
+    kwargs = loss_kwargs(config)
+    for reduction in config["reductions"]:
         module = MODULES[config["loss"]](reduction=reduction, **kwargs)
         out = module(mg.tensor(z["input"]), mg.tensor(z["target"]))
         close(out, z[f"output.{reduction}"])
@@ -91,6 +107,13 @@ GRADCHECK_CASES = {
     "binary_cross_entropy": (F.binary_cross_entropy, PROBS, SOFT),
     "binary_cross_entropy_with_logits": (F.binary_cross_entropy_with_logits, LOGITS[:3] * 3,
                                          SOFT),
+    "l1_loss": (F.l1_loss, PROBS, SOFT),
+    "smooth_l1_loss": (lambda x, t, **kw: F.smooth_l1_loss(x * 2, t, beta=0.5, **kw),
+                       PROBS, SOFT),
+    "huber_loss": (lambda x, t, **kw: F.huber_loss(x * 3, t, delta=0.8, **kw), PROBS, SOFT),
+    "kl_div": (F.kl_div, np.log(PROBS), SOFT),
+    "kl_div_log_target": (lambda x, t, **kw: F.kl_div(x, t, log_target=True, **kw),
+                          np.log(PROBS), np.log(SOFT)),
 }
 
 
@@ -128,7 +151,8 @@ def hessian_vector_check(loss):
     assert gradcheck(grad_of, (x,))
 
 
-@pytest.mark.parametrize("name", ["cross_entropy", "nll_loss", "bce_with_logits", "bce"])
+@pytest.mark.parametrize("name", ["cross_entropy", "nll_loss", "bce_with_logits", "bce",
+                                  "smooth_l1", "huber", "kl_div", "kl_div_log_target"])
 def test_double_backward(name):
     target = mg.tensor([1, -100, 3])
     soft = mg.tensor(SOFT[:, :4])
@@ -137,6 +161,10 @@ def test_double_backward(name):
         "nll_loss": lambda x: F.nll_loss(x ** 3, target, reduction="sum"),
         "bce_with_logits": lambda x: F.binary_cross_entropy_with_logits(x, soft),
         "bce": lambda x: F.binary_cross_entropy(x.sigmoid(), soft, reduction="sum"),
+        "smooth_l1": lambda x: F.smooth_l1_loss(x ** 3, soft, beta=2.0),
+        "huber": lambda x: F.huber_loss(x ** 3, soft, delta=3.0, reduction="sum"),
+        "kl_div": lambda x: F.kl_div(F.log_softmax(x, 1), soft, reduction="batchmean"),
+        "kl_div_log_target": lambda x: F.kl_div(soft.log(), x.tanh() - 1, log_target=True),
     }
     hessian_vector_check(losses[name])
 
@@ -258,3 +286,238 @@ def test_reduction_and_range_errors():
         F.cross_entropy(mg.tensor(LOGITS), mg.tensor(TARGET), reduction="max")
     with pytest.raises(ValueError, match=r"input values must be probabilities in \[0, 1\]"):
         F.binary_cross_entropy(mg.tensor([1.5, 0.5]), mg.tensor([1.0, 0.0]))
+
+
+# --- cross_entropy: label smoothing and class-probability targets -------------------
+
+EXTRAS = Path(__file__).parent / "fixtures" / "cross_entropy_extras"
+EXTRA_FILES = sorted(p.name for p in EXTRAS.glob("*.npz"))
+
+
+def load_extra(name: str) -> tuple[dict, dict]:
+    with np.load(EXTRAS / name, allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files}
+    return json.loads(str(arrays.pop("config"))), arrays
+
+
+def test_every_extra_fixture_is_covered():
+    assert len(EXTRA_FILES) == 10
+
+
+@pytest.mark.parametrize("module", [False, True])
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("name", EXTRA_FILES)
+def test_cross_entropy_extras_match_pytorch(name, reduction, module, device):
+    """Outputs and gradients (of the input, and of probability targets) as PyTorch's,
+    through F.cross_entropy and nn.CrossEntropyLoss."""
+    config, z = load_extra(name)
+    x = mg.tensor(z["input"], device=device, requires_grad=True)
+    soft = config["target"] == "probs"
+    target = mg.tensor(z["target"], device=device, requires_grad=soft)
+    weight = mg.tensor(z["weight"], device=device) if config["weight"] else None
+    kwargs = dict(ignore_index=config["ignore_index"], reduction=reduction,
+                  label_smoothing=config["label_smoothing"])
+    if module:
+        out = nn.CrossEntropyLoss(weight, **kwargs)(x, target)
+    else:
+        out = F.cross_entropy(x, target, weight, **kwargs)
+    close(out, z[f"output.{reduction}"])
+    assert out.shape == z[f"output.{reduction}"].shape
+    grad = None
+    if reduction == "none" and out.ndim > 0:
+        grad = mg.tensor(z["grad_output.none"], device=device)
+    out.backward(grad)
+    close(x.grad, z[f"grad.input.{reduction}"])
+    if soft:
+        close(target.grad, z[f"grad.target.{reduction}"])
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("kind", ["smooth", "smooth_weight", "soft", "soft_weight"])
+def test_gradcheck_cross_entropy_extras(kind, reduction):
+    weight = mg.tensor([0.5, 2.0, 1.0, 3.0]) if kind.endswith("weight") else None
+    x = mg.tensor(LOGITS[:3], requires_grad=True)
+    if kind.startswith("soft"):
+        target = mg.tensor(SOFT / SOFT.sum(1, keepdims=True), requires_grad=True)
+        inputs = (x, target)
+    else:
+        target, inputs = mg.tensor(TARGET[:3]), (x,)
+    assert gradcheck(lambda x, t=target: F.cross_entropy(
+        x, t, weight, reduction=reduction, label_smoothing=0.2), inputs)
+
+
+def test_cross_entropy_extras_double_backward():
+    hessian_vector_check(lambda x: F.cross_entropy(x, mg.tensor([1, -100, 3]),
+                                                   label_smoothing=0.3))
+    soft = mg.tensor(SOFT[:, :4] / SOFT[:, :4].sum(1, keepdims=True))
+    hessian_vector_check(lambda x: F.cross_entropy(x, soft, label_smoothing=0.1))
+
+
+def test_cross_entropy_extras_errors():
+    x, soft = mg.randn(3, 4), mg.rand(3, 4)
+    for bad in (-0.1, 1.5):
+        with pytest.raises(RuntimeError, match="label_smoothing must be between 0.0 and 1.0"):
+            F.cross_entropy(x, mg.tensor([0, 1, 2]), label_smoothing=bad)
+    with pytest.raises(RuntimeError, match="ignore_index is not supported"):
+        F.cross_entropy(x, soft, ignore_index=1)
+    with pytest.raises(ValueError, match=r"weight must have shape \(4,\)"):
+        F.cross_entropy(x, soft, weight=mg.ones(3))
+    with pytest.raises(TypeError, match="int64 class indices"):  # probabilities, other shape
+        F.cross_entropy(x, mg.rand(3, 5))
+
+
+# --- CTC -----------------------------------------------------------------------------
+
+CTC_FIXTURES = Path(__file__).parent / "fixtures" / "ctc"
+CTC_FILES = sorted(p.name for p in CTC_FIXTURES.glob("*.npz"))
+
+
+def load_ctc(name: str) -> tuple[dict, dict]:
+    with np.load(CTC_FIXTURES / name, allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files}
+    return json.loads(str(arrays.pop("config"))), arrays
+
+
+def test_every_ctc_fixture_is_covered():
+    assert CTC_FILES == sorted(f"{n}.npz" for n in [
+        "padded", "concatenated", "blank_last", "empty_target", "unbatched", "infeasible",
+        "infeasible_zero_infinity"])
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("name", CTC_FILES)
+def test_ctc_matches_pytorch(name, reduction, device):
+    """Values and gradients w.r.t. log_probs (NaN where PyTorch's are: an infeasible
+    target without zero_infinity), lengths given as tensors."""
+    config, z = load_ctc(name)
+    log_probs = mg.tensor(z["log_probs"], device=device, requires_grad=True)
+    out = F.ctc_loss(log_probs, mg.tensor(z["targets"], device=device),
+                     mg.tensor(z["input_lengths"], device=device),
+                     mg.tensor(z["target_lengths"], device=device), blank=config["blank"],
+                     reduction=reduction, zero_infinity=config["zero_infinity"])
+    assert out.shape == z[f"output.{reduction}"].shape
+    close(out, z[f"output.{reduction}"])
+    grad = mg.tensor(z["grad_output.none"], device=device) if reduction == "none" else None
+    out.backward(grad)
+    np.testing.assert_allclose(log_probs.grad.numpy(), z[f"grad.log_probs.{reduction}"],
+                               rtol=1e-10, atol=1e-12)  # (NaNs compare equal)
+
+
+@pytest.mark.parametrize("name", CTC_FILES)
+def test_ctc_module_and_length_sequences(name):
+    config, z = load_ctc(name)
+    module = nn.CTCLoss(blank=config["blank"], reduction="none",
+                        zero_infinity=config["zero_infinity"])
+    lengths = [z["input_lengths"].tolist(), z["target_lengths"].tolist()]
+    if z["input_lengths"].ndim == 0:  # unbatched: one-element sequences
+        lengths = [[n] for n in lengths]
+    out = module(mg.tensor(z["log_probs"]), mg.tensor(z["targets"]), *lengths)
+    close(out, z["output.none"])
+
+
+def _ctc_batch(rng, T=6, N=3, C=5, dtype=np.float64):
+    logits = rng.standard_normal((T, N, C)).astype(dtype)
+    targets = np.array([[1, 1, 3], [2, 0, 0], [4, 2, 0]])  # padded with blanks
+    return logits, targets, [6, 5, 4], [3, 1, 2]
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_gradcheck_ctc_through_log_softmax(reduction):
+    """PyTorch's CTC gradient treats log_probs as log_softmax outputs; through
+    log_softmax it is the exact gradient with respect to the logits."""
+    logits, targets, in_lens, tg_lens = _ctc_batch(np.random.default_rng(3))
+    x = mg.tensor(logits, requires_grad=True)
+    assert gradcheck(lambda x: F.ctc_loss(F.log_softmax(x, 2), mg.tensor(targets), in_lens,
+                                          tg_lens, reduction=reduction), (x,))
+
+
+def test_ctc_brute_force_and_mean_convention():
+    """-log of the summed probability of every alignment that collapses to the target,
+    enumerated; 'mean' divides each loss by its target length before averaging."""
+    import itertools
+
+    rng = np.random.default_rng(5)
+    T, C = 4, 3
+    logp = F.log_softmax(mg.tensor(rng.standard_normal((T, 1, C))), 2)
+    target = [1, 1]  # a repeat: only paths with a blank between the two 1s count
+    probs = np.exp(logp.numpy()[:, 0])
+    total = 0.0
+    for path in itertools.product(range(C), repeat=T):
+        collapsed = [c for i, c in enumerate(path) if c != 0 and (i == 0 or path[i - 1] != c)]
+        if collapsed == target:
+            total += np.prod(probs[np.arange(T), path])
+    out = F.ctc_loss(logp, mg.tensor([target]), [T], [2], reduction="none")
+    close(out, [-np.log(total)])
+    logits, targets, in_lens, tg_lens = _ctc_batch(rng)
+    lp = F.log_softmax(mg.tensor(logits), 2)
+    none = F.ctc_loss(lp, mg.tensor(targets), in_lens, tg_lens, reduction="none").numpy()
+    close(F.ctc_loss(lp, mg.tensor(targets), in_lens, tg_lens), (none / tg_lens).mean())
+
+
+def test_ctc_float32_and_zero_infinity():
+    logits, targets, in_lens, _ = _ctc_batch(np.random.default_rng(0), dtype=np.float32)
+    lp = F.log_softmax(mg.tensor(logits, requires_grad=True), 2)
+    tg_lens = [3, 1, 5]  # sample 2 asks for 5 labels in 4 frames: impossible
+    with pytest.raises(RuntimeError, match="size at least 5 at dimension 1"):
+        F.ctc_loss(lp, mg.tensor(targets), in_lens, tg_lens)
+    targets = np.pad(targets, ((0, 0), (0, 2)), constant_values=1)
+    out = F.ctc_loss(lp, mg.tensor(targets), in_lens, tg_lens, reduction="none")
+    assert out.dtype == mg.float32 and np.isinf(out.numpy()[2])
+    safe = F.ctc_loss(lp, mg.tensor(targets), in_lens, tg_lens, reduction="sum",
+                      zero_infinity=True)
+    close(safe, out.numpy()[:2].sum(), rtol=1e-6)
+    safe.backward()
+
+
+def test_ctc_double_backward_is_a_clear_error():
+    logits, targets, in_lens, tg_lens = _ctc_batch(np.random.default_rng(1))
+    x = mg.tensor(logits, requires_grad=True)
+    loss = F.ctc_loss(x.log_softmax(2), mg.tensor(targets), in_lens, tg_lens)
+    with pytest.raises(RuntimeError, match="double backward is not supported"):
+        loss.backward(create_graph=True)
+
+
+@pytest.mark.parametrize("change, exc, match", [
+    (dict(input_lengths=[6, 5]), RuntimeError, "input_lengths must be of size batch_size"),
+    (dict(target_lengths=[3, 1, 2, 1]), RuntimeError,
+     "target_lengths must be of size batch_size"),
+    (dict(input_lengths=[7, 5, 4]), RuntimeError,
+     "Expected input_lengths to have value at most 6, but got value 7"),
+    (dict(target_lengths=[3, -1, 2]), RuntimeError,
+     "Expected target_lengths to have value at least 0, but got value -1"),
+    (dict(targets=np.array([1, 1, 3, 2])), RuntimeError,
+     "Expected tensor to have size 6 at dimension 0, but got size 4"),
+    (dict(targets=np.array([[1, 1, 7], [2, 0, 0], [4, 2, 0]])), IndexError,
+     r"target 7 is out of range: expected class ids in \[0, 4\]"),
+    (dict(targets=np.ones((3, 3))), TypeError, "targets must be an integer tensor"),
+    (dict(input_lengths=[6.0, 5.0, 4.0]), TypeError, "input_lengths must be an int"),
+    (dict(blank=5), RuntimeError, "blank must be in label range"),
+    (dict(reduction="batchmean"), ValueError, "reduction must be one of"),
+    (dict(log_probs=np.zeros((6, 3))), RuntimeError, "input_lengths must be of size"),
+    (dict(log_probs=np.zeros((6,))), ValueError, r"must be \(T, N, C\) or unbatched"),
+])
+def test_ctc_errors(change, exc, match):
+    logits, targets, in_lens, tg_lens = _ctc_batch(np.random.default_rng(2))
+    args = dict(log_probs=logits, targets=targets, input_lengths=in_lens,
+                target_lengths=tg_lens, blank=0, reduction="mean")
+    args.update(change)
+    args["log_probs"] = mg.tensor(args["log_probs"], requires_grad=True)
+    args["targets"] = mg.tensor(args["targets"])
+    with pytest.raises(exc, match=match):
+        F.ctc_loss(**args)
+
+
+def test_new_loss_argument_errors():
+    x = mg.tensor(PROBS)
+    with pytest.raises(RuntimeError, match="does not support negative values for beta"):
+        F.smooth_l1_loss(x, x, beta=-1.0)
+    with pytest.raises(RuntimeError, match="does not support non-positive values for delta"):
+        nn.HuberLoss(delta=0.0)(x, x)
+    with pytest.raises(ValueError, match="'batchmean'"):
+        F.kl_div(x, x, reduction="avg")
+    with pytest.raises(ValueError, match=r"l1_loss: input shape \(3, 4\) and target shape"):
+        nn.L1Loss()(x, x[0])
+    assert nn.L1Loss(reduce=False).reduction == "none"  # the deprecated flags still map
+    assert nn.SmoothL1Loss(size_average=False).reduction == "sum"
+    assert repr(nn.KLDivLoss(reduction="batchmean")) == "KLDivLoss(reduction='batchmean')"
+    close(F.smooth_l1_loss(x, mg.tensor(SOFT), beta=0.0), F.l1_loss(x, mg.tensor(SOFT)).numpy())

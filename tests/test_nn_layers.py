@@ -317,6 +317,39 @@ def test_embedding_errors():
         nn.Embedding(6, 3, padding_idx=6)
 
 
+@pytest.mark.parametrize("name", ["embedding_max_norm.npz",
+                                  "embedding_max_norm_l1_padding.npz"])
+def test_embedding_max_norm_matches_pytorch(name, device):
+    """from_pretrained(..., freeze=False, max_norm=...): looked-up rows renormalised in
+    place before the lookup, the other rows untouched; gradients as without max_norm."""
+    config, z = load(name)
+    kwargs = {k: config[k] for k in ("max_norm", "norm_type", "padding_idx") if k in config}
+    emb = nn.Embedding.from_pretrained(mg.tensor(z["weight"], device=device), freeze=False,
+                                       **kwargs)
+    out = emb(mg.tensor(z["x"], device=device))
+    close(out, z["output"])
+    close(emb.weight, z["weight_after"])
+    out.backward(mg.tensor(z["grad_output"], device=device))
+    close(emb.weight.grad, z["grad.param.weight"])
+
+
+def test_embedding_from_pretrained():
+    vectors = mg.tensor(np.arange(12.0).reshape(4, 3))
+    frozen = nn.Embedding.from_pretrained(vectors)
+    assert frozen.weight.requires_grad is False and frozen.weight.data is vectors.data
+    assert (frozen.num_embeddings, frozen.embedding_dim) == (4, 3)
+    close(frozen(mg.tensor([3, 0])), [[9.0, 10.0, 11.0], [0.0, 1.0, 2.0]])
+    padded = nn.Embedding.from_pretrained(vectors, freeze=False, padding_idx=1)
+    close(padded.weight[1], [3.0, 4.0, 5.0])  # the padding row is kept as given ...
+    padded(mg.tensor([1, 2])).sum().backward()
+    close(padded.weight.grad, [[0, 0, 0], [0, 0, 0], [1, 1, 1], [0, 0, 0]])  # ... not trained
+    assert repr(nn.Embedding(5, 2, max_norm=1.0)) == "Embedding(5, 2, max_norm=1.0)"
+    with pytest.raises(ValueError, match="Embeddings parameter is expected to be 2-dimensional"):
+        nn.Embedding.from_pretrained(mg.ones(3))
+    with pytest.raises(NotImplementedError, match="scale_grad_by_freq"):
+        nn.Embedding(3, 2, scale_grad_by_freq=True)
+
+
 # --- Dropout -------------------------------------------------------------------------
 
 

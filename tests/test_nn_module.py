@@ -398,3 +398,214 @@ def test_clip_grad_value_and_model_usage(device):
     after = np.sqrt(sum((p.grad.numpy().astype(np.float64) ** 2).sum()
                         for p in net.parameters()))
     assert before > 0.5 and after == pytest.approx(0.5, rel=1e-5)
+
+
+# --- hooks: forward pre-hooks, forward hooks, full backward (pre-)hooks ----------------
+
+
+class TwoInputs(nn.Module):
+    """``a * w + b`` with a non-Tensor middle argument: grad_input is per positional arg."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = nn.Parameter(mg.tensor([2.0, 3.0]))
+
+    def forward(self, a, scale, b):
+        return a * self.w * scale + b
+
+
+def test_forward_pre_hook_replaces_args_and_runs_in_order():
+    layer = nn.Linear(2, 2)
+    calls = []
+    layer.register_forward_pre_hook(lambda m, args: calls.append("first"))
+    layer.register_forward_pre_hook(lambda m, args: (calls.append("doubling"), args[0] * 2)[1])
+    layer.register_forward_pre_hook(lambda m, args: calls.append("prepended"), prepend=True)
+    seen = []
+    layer.register_forward_hook(lambda m, args, out: seen.append(args[0].numpy()))
+    x = mg.ones(1, 2)
+    out = layer(x)
+    assert calls == ["prepended", "first", "doubling"]
+    np.testing.assert_array_equal(seen[0], [[2.0, 2.0]])  # forward saw the new args
+    np.testing.assert_allclose(out.numpy(), layer.forward(x * 2).numpy())
+
+
+def test_hooks_with_kwargs_and_always_call():
+    module = TwoInputs()
+    module.register_forward_pre_hook(
+        lambda m, args, kwargs: (args, {**kwargs, "b": mg.tensor([10.0, 10.0])}),
+        with_kwargs=True)
+    outputs = []
+    module.register_forward_hook(lambda m, args, kwargs, out: outputs.append(
+        (len(args), sorted(kwargs))), with_kwargs=True)
+    out = module(mg.ones(2), 1.0, b=mg.zeros(2))
+    np.testing.assert_array_equal(out.numpy(), [12.0, 13.0])
+    assert outputs == [(2, ["b"])]
+    bad = nn.Linear(2, 2)
+    bad.register_forward_pre_hook(lambda m, args, kwargs: 5, with_kwargs=True)
+    with pytest.raises(RuntimeError, match=r"forward pre-hook must return None or a tuple "
+                                           r"of \(new_args, new_kwargs\), but got 5"):
+        bad(mg.ones(1, 2))
+    failing = nn.Linear(2, 2)
+    ran = []
+    failing.register_forward_hook(lambda m, args, out: ran.append("always"), always_call=True)
+    failing.register_forward_hook(lambda m, args, out: ran.append("normal"))
+    with pytest.raises(ValueError, match="does not match in_features"):
+        failing(mg.ones(1, 3))
+    assert ran == ["always"]
+
+
+def test_full_backward_hook_sees_grads_and_replaces_grad_input():
+    module = TwoInputs()
+    seen = []
+
+    def hook(m, grad_input, grad_output):
+        seen.append((m, [None if g is None else g.numpy().copy() for g in grad_input],
+                     [g.numpy().copy() for g in grad_output]))
+        return (grad_input[0] * 10, None, grad_input[2])
+
+    module.register_full_backward_hook(hook)
+    a = mg.tensor([1.0, 1.0], requires_grad=True)
+    b = mg.tensor([0.0, 0.0], requires_grad=True)
+    (module(a, 0.5, b) * mg.tensor([1.0, 2.0])).sum().backward()
+    (m, grad_input, grad_output), = seen
+    assert m is module
+    np.testing.assert_allclose(grad_output[0], [1.0, 2.0])
+    np.testing.assert_allclose(grad_input[0], [1.0, 3.0])  # d/da = w * scale * g
+    assert grad_input[1] is None  # not a Tensor
+    np.testing.assert_allclose(grad_input[2], [1.0, 2.0])
+    np.testing.assert_allclose(a.grad.numpy(), [10.0, 30.0])  # the replacement flowed on
+    np.testing.assert_allclose(b.grad.numpy(), [1.0, 2.0])
+    np.testing.assert_allclose(module.w.grad.numpy(), [0.5, 1.0])  # parameters unaffected
+
+
+def test_backward_hook_order_pre_hooks_and_removal():
+    seq = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2))
+    order = []
+    handles = []
+    for name, layer in (("first", seq[0]), ("last", seq[2])):
+        handles.append(layer.register_full_backward_pre_hook(
+            lambda m, g, name=name: order.append(f"pre {name}")))
+        handles.append(layer.register_full_backward_hook(
+            lambda m, gi, go, name=name: order.append(f"full {name}")))
+    # a pre-hook may replace grad_output: scale everything flowing into the last layer
+    handles.append(seq[2].register_full_backward_pre_hook(lambda m, g: (g[0] * 0,)))
+    x = mg.randn(5, 3, requires_grad=True)
+    seq(x).sum().backward()
+    assert order == ["pre last", "full last", "pre first", "full first"]
+    np.testing.assert_array_equal(x.grad.numpy(), 0)
+    assert seq[0].weight.grad is not None and np.all(seq[0].weight.grad.numpy() == 0)
+    for handle in handles:
+        handle.remove()
+    order.clear()
+    x.grad = None
+    out = seq(x)
+    assert out.grad_fn is not None and "Identity" not in type(out.grad_fn).__name__
+    out.sum().backward()
+    assert order == [] and np.any(x.grad.numpy() != 0)
+
+
+def test_backward_hooks_fire_on_every_backward_with_retain_graph():
+    layer = nn.Linear(2, 2)
+    grads = []
+    with layer.register_full_backward_hook(lambda m, gi, go: grads.append(gi[0].numpy())):
+        x = mg.ones(1, 2, requires_grad=True)
+        loss = layer(x).sum()
+        loss.backward(retain_graph=True)
+        loss.backward()
+    assert len(grads) == 2
+    np.testing.assert_allclose(grads[0], grads[1])
+    np.testing.assert_allclose(x.grad.numpy(), 2 * grads[0])
+    layer(x).sum().backward()  # removed on leaving the with block
+    assert len(grads) == 2
+
+
+def test_backward_hook_when_no_input_requires_grad():
+    layer = nn.Linear(2, 2)
+    seen = []
+    layer.register_full_backward_hook(lambda m, gi, go: seen.append((gi, go[0].shape)))
+    with pytest.warns(UserWarning, match="no inputs require gradients"):
+        layer(mg.ones(3, 2)).sum().backward()
+    assert seen == [((None,), (3, 2))]
+    layer.register_full_backward_hook(lambda m, gi, go: (mg.ones(3, 2),))
+    with pytest.raises(RuntimeError, match="should always return None or None for all"), \
+            pytest.warns(UserWarning, match="no inputs require gradients"):
+        layer(mg.ones(3, 2)).sum().backward()
+
+
+def test_backward_hook_wrong_number_of_grads():
+    layer = nn.Linear(2, 2)
+    layer.register_full_backward_hook(lambda m, gi, go: (gi[0], gi[0]))
+    with pytest.raises(RuntimeError, match="Backward hook returned an invalid number of "
+                                           "grad_input, got 2, but expected 1"):
+        layer(mg.ones(1, 2, requires_grad=True)).sum().backward()
+    pre = nn.Linear(2, 2)
+    pre.register_full_backward_pre_hook(lambda m, go: ())
+    with pytest.raises(RuntimeError, match="Backward pre hook returned an invalid number of "
+                                           "grad_output, got 0, but expected 1"):
+        pre(mg.ones(1, 2, requires_grad=True)).sum().backward()
+    with pytest.raises(TypeError, match="hook must be callable"):
+        layer.register_forward_pre_hook("not a function")
+    shaped = nn.Linear(2, 2)
+    shaped.register_full_backward_hook(lambda m, gi, go: (gi[0][0],))
+    with pytest.raises(RuntimeError, match=r"returned a grad_input\[0\] of shape \(2,\), "
+                                           r"expected \(1, 2\)"):
+        shaped(mg.ones(1, 2, requires_grad=True)).sum().backward()
+
+
+def test_backward_hook_grad_output_is_none_for_an_unused_output():
+    class Split(nn.Module):
+        def forward(self, x):
+            return x * 2, x * 3
+
+    module = Split()
+    seen = []
+    module.register_full_backward_hook(lambda m, gi, go: seen.append(go))
+    first, _ = module(mg.ones(2, requires_grad=True))
+    first.sum().backward()
+    (grad_first, grad_second), = seen
+    np.testing.assert_array_equal(grad_first.numpy(), [1.0, 1.0])
+    assert grad_second is None  # as PyTorch: that output got no gradient
+
+
+def test_backward_hook_on_recurrent_layer_reads_grad_of_outputs():
+    """The use the issue names: dL/d(output) of an RNN, per timestep, from a hook."""
+    rnn = nn.RNN(3, 4)
+    captured = {}
+    rnn.register_full_backward_hook(lambda m, gi, go: captured.update(out=go[0], x=gi[0]))
+    x = mg.randn(2, 5, 3, requires_grad=True)
+    output, h_n = rnn(x)
+    (output[:, -1].sum() + 0 * h_n.sum()).backward()
+    per_step = captured["out"].numpy()
+    assert per_step.shape == (2, 5, 4)
+    np.testing.assert_array_equal(per_step[:, :-1], 0)
+    np.testing.assert_array_equal(per_step[:, -1], 1)
+    np.testing.assert_allclose(captured["x"].numpy(), x.grad.numpy())
+
+
+# --- parameters_to_vector / vector_to_parameters ------------------------------------------
+
+
+def test_parameters_to_vector_round_trip_and_gradient():
+    from minigrad.nn.utils import parameters_to_vector, vector_to_parameters
+
+    model = nn.Sequential(nn.Linear(3, 2), nn.Linear(2, 1, bias=False))
+    params = list(model.parameters())
+    vec = parameters_to_vector(model.parameters())
+    assert vec.shape == (3 * 2 + 2 + 2,)
+    np.testing.assert_array_equal(vec.numpy(), np.concatenate([p.numpy().ravel()
+                                                               for p in params]))
+    (vec * mg.arange(10.0)).sum().backward()  # differentiable: each slice to its param
+    np.testing.assert_array_equal(params[0].grad.numpy(), np.arange(6.0).reshape(2, 3))
+    np.testing.assert_array_equal(params[2].grad.numpy(), [[8.0, 9.0]])
+    new = mg.arange(10, dtype=mg.float64)  # cast to each parameter's dtype
+    vector_to_parameters(new, model.parameters())
+    assert params[0].dtype == mg.float32 and params[0].grad_fn is None
+    np.testing.assert_array_equal(params[1].numpy(), [6.0, 7.0])
+    np.testing.assert_array_equal(parameters_to_vector(params).numpy(), np.arange(10.0))
+    with pytest.raises(ValueError, match="vec has 9 elements, but the parameters have 10"):
+        vector_to_parameters(mg.zeros(9), params)
+    with pytest.raises(TypeError, match="expected a Tensor, but got: ndarray"):
+        vector_to_parameters(np.zeros(10), params)
+    with pytest.raises(TypeError, match="iterable of Tensors"):
+        parameters_to_vector(params[0])
+    np.testing.assert_array_equal(params[1].numpy(), [6.0, 7.0])  # errors changed nothing

@@ -13,7 +13,8 @@ import minigrad as mg
 from minigrad import optim
 
 FIXTURES = Path(__file__).parent / "fixtures" / "optim"
-OPTIM_FILES = sorted(p.name for p in FIXTURES.glob("*.npz") if p.name != "schedulers.npz")
+OPTIM_FILES = sorted(p.name for p in FIXTURES.glob("*.npz")
+                     if not p.name.startswith("schedulers"))
 
 
 def _loss(W, b, X, Y):
@@ -34,7 +35,7 @@ def _build(cfg: dict, W, b):
 
 
 def test_all_fixture_files_are_covered():
-    assert len(OPTIM_FILES) == 10
+    assert len(OPTIM_FILES) == 12
 
 
 @pytest.mark.parametrize("name", OPTIM_FILES)
@@ -188,6 +189,7 @@ ALL_CONFIGS = [
     (optim.AdamW, dict(lr=0.01)),
     (optim.RMSprop, dict(lr=0.01)),
     (optim.RMSprop, dict(lr=0.01, momentum=0.9, centered=True, weight_decay=0.01)),
+    (optim.Adagrad, dict(lr=0.1, lr_decay=0.01, weight_decay=0.01)),
 ]
 CONFIG_IDS = [f"{c.__name__}-{'-'.join(f'{k}={v}' for k, v in kw.items())}"
               for c, kw in ALL_CONFIGS]
@@ -230,7 +232,8 @@ def test_step_skips_params_without_grad(cls, kwargs):
     opt.step()
     assert frozen.grad is None
     assert frozen.tolist() == [3.0, 4.0]
-    assert frozen not in opt.state
+    # no state, or (Adagrad, which creates it at construction as PyTorch) none used
+    assert frozen not in opt.state or opt.state[frozen]["step"] == 0
     assert a.tolist() != [1.0, 2.0]
 
 
@@ -539,3 +542,57 @@ def test_with_nn_module_checkpoint(tmp_path):
     train(model2, opt2, 3)
     for (name, a), (_, b) in zip(model.state_dict().items(), model2.state_dict().items()):
         np.testing.assert_array_equal(a, b, err_msg=name)
+
+
+# --- Adagrad ---------------------------------------------------------------------------
+
+
+def _ref_adagrad(params, grads_fn, steps, lr, lr_decay, wd, init, eps, maximize):
+    params = [p.copy() for p in params]
+    sums = [np.full_like(p, init) for p in params]
+    for step in range(1, steps + 1):
+        grads = grads_fn(params)
+        for i, (p, g) in enumerate(zip(params, grads)):
+            g = -g if maximize else g
+            if wd:
+                g = g + wd * p
+            clr = lr / (1 + (step - 1) * lr_decay)
+            sums[i] += g * g
+            p += -clr * g / (np.sqrt(sums[i]) + eps)
+    return params
+
+
+def test_adagrad_maximize_matches_reference():
+    X, Y, W0, b0, grads_fn = _problem(1)
+    W, b = mg.tensor(W0, requires_grad=True), mg.tensor(b0, requires_grad=True)
+    opt = optim.Adagrad([W, b], lr=0.05, maximize=True, initial_accumulator_value=0.1)
+    _train(opt, W, b, mg.tensor(X), mg.tensor(Y), 8)
+    W_ref, b_ref = _ref_adagrad([W0, b0], grads_fn, 8, 0.05, 0, 0, 0.1, 1e-10, True)
+    np.testing.assert_allclose(W.data, W_ref, rtol=1e-10, atol=1e-13)
+    np.testing.assert_allclose(b.data, b_ref, rtol=1e-10, atol=1e-13)
+
+
+def test_adagrad_state_from_construction_like_pytorch():
+    a = mg.tensor([1.0, 2.0], requires_grad=True)
+    opt = optim.Adagrad([a], initial_accumulator_value=0.5)
+    sd = opt.state_dict()
+    assert set(sd["state"][0]) == {"step", "sum"} and sd["state"][0]["step"] == 0
+    np.testing.assert_array_equal(sd["state"][0]["sum"], [0.5, 0.5])
+    assert sd["param_groups"][0]["lr"] == 1e-2 and sd["param_groups"][0]["eps"] == 1e-10
+    late = mg.tensor([1.0], requires_grad=True)  # a group added later gets state lazily
+    opt.add_param_group({"params": [late]})
+    (a.sum() + late.sum()).backward()
+    opt.step()
+    assert opt.state[late]["step"] == 1
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(lr=-1.0), "Invalid learning rate: -1.0"),
+    (dict(lr_decay=-0.1), "Invalid lr_decay value: -0.1"),
+    (dict(weight_decay=-0.1), "Invalid weight_decay value: -0.1"),
+    (dict(initial_accumulator_value=-1), "Invalid initial_accumulator_value value: -1"),
+    (dict(eps=-1e-10), "Invalid epsilon value: -1e-10"),
+])
+def test_adagrad_bad_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        optim.Adagrad([_p()], **kwargs)

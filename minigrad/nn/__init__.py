@@ -1,9 +1,11 @@
 """``minigrad.nn``: modules, layers, losses, initialization and utilities, with
 PyTorch's names (``from minigrad import nn``; ``import minigrad.nn.functional as F``)."""
 
-from . import functional, init, utils
+from . import functional, init, parallel, utils
+from .attention import MultiheadAttention
 from .containers import ModuleDict, ModuleList, Sequential
 from .layers import (
+    GELU,
     Dropout,
     Embedding,
     Flatten,
@@ -14,9 +16,21 @@ from .layers import (
     ReLU,
     Sigmoid,
     Softmax,
+    Softplus,
     Tanh,
 )
-from .losses import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, NLLLoss
+from .losses import (
+    BCELoss,
+    BCEWithLogitsLoss,
+    CrossEntropyLoss,
+    CTCLoss,
+    HuberLoss,
+    KLDivLoss,
+    L1Loss,
+    MSELoss,
+    NLLLoss,
+    SmoothL1Loss,
+)
 from .module import Module
 from .parameter import Parameter
 from .rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell

@@ -18,8 +18,8 @@ from . import init
 from .module import Module
 from .parameter import Parameter
 
-__all__ = ["Dropout", "Embedding", "Flatten", "Identity", "LayerNorm", "Linear",
-           "LogSoftmax", "ReLU", "Sigmoid", "Softmax", "Tanh"]
+__all__ = ["Dropout", "Embedding", "Flatten", "GELU", "Identity", "LayerNorm", "Linear",
+           "LogSoftmax", "ReLU", "Sigmoid", "Softmax", "Softplus", "Tanh"]
 
 
 def _check_size(value, name: str, cls: str) -> int:
@@ -71,20 +71,58 @@ class Embedding(Module):
 
     ``weight`` ``(num_embeddings, embedding_dim)`` starts N(0, 1).  Row ``padding_idx``
     (if given) starts at zero and gets no gradient, so it stays zero in training.
+    ``max_norm``: rows looked up are first rescaled in place to a ``norm_type``-norm of
+    at most ``max_norm``.  ``Embedding.from_pretrained(vectors)`` wraps given vectors
+    (e.g. GloVe), frozen by default.
     """
 
     def __init__(self, num_embeddings: int, embedding_dim: int,
-                 padding_idx: int | None = None, device: str | None = None,
-                 dtype: np.dtype | type | str | None = None):
+                 padding_idx: int | None = None, max_norm: float | None = None,
+                 norm_type: float = 2.0, scale_grad_by_freq: bool = False,
+                 sparse: bool = False, _weight: Tensor | None = None, _freeze: bool = False,
+                 device: str | None = None, dtype: np.dtype | type | str | None = None):
         super().__init__()
         self.num_embeddings = _check_size(num_embeddings, "num_embeddings", "Embedding")
         self.embedding_dim = _check_size(embedding_dim, "embedding_dim", "Embedding")
         if padding_idx is not None:
             padding_idx = F._padding_index(padding_idx, num_embeddings)
+        if scale_grad_by_freq or sparse:
+            raise NotImplementedError("Embedding: scale_grad_by_freq and sparse gradients are "
+                                      "not supported")
         self.padding_idx = padding_idx
-        self.weight = Parameter(creation.empty(num_embeddings, embedding_dim, dtype=dtype,
-                                               device=device))
-        self.reset_parameters()
+        self.max_norm = max_norm
+        self.norm_type = norm_type
+        self.scale_grad_by_freq = scale_grad_by_freq
+        self.sparse = sparse
+        if _weight is None:
+            self.weight = Parameter(creation.empty(num_embeddings, embedding_dim, dtype=dtype,
+                                                   device=device), requires_grad=not _freeze)
+            self.reset_parameters()
+        else:
+            if tuple(_weight.shape) != (num_embeddings, embedding_dim):
+                raise ValueError(f"Embedding: shape of weight {tuple(_weight.shape)} does not "
+                                 f"match num_embeddings and embedding_dim "
+                                 f"{(num_embeddings, embedding_dim)}")
+            self.weight = Parameter(_weight, requires_grad=not _freeze)
+
+    @classmethod
+    def from_pretrained(cls, embeddings: Tensor, freeze: bool = True,
+                        padding_idx: int | None = None, max_norm: float | None = None,
+                        norm_type: float = 2.0, scale_grad_by_freq: bool = False,
+                        sparse: bool = False) -> Embedding:
+        """An Embedding whose weight is the 2-D ``embeddings`` ``(num, dim)`` (its data
+        is shared, not copied, as in PyTorch); ``freeze`` (default) keeps it out of
+        training (``weight.requires_grad = False``).  The padding row is left as given."""
+        if not isinstance(embeddings, Tensor):
+            raise TypeError(f"from_pretrained: embeddings must be a Tensor, got "
+                            f"{type(embeddings).__name__}")
+        if embeddings.ndim != 2:
+            raise ValueError(f"Embeddings parameter is expected to be 2-dimensional, got "
+                             f"shape {tuple(embeddings.shape)}")
+        rows, dim = embeddings.shape
+        return cls(rows, dim, padding_idx=padding_idx, max_norm=max_norm,
+                   norm_type=norm_type, scale_grad_by_freq=scale_grad_by_freq,
+                   sparse=sparse, _weight=embeddings, _freeze=freeze)
 
     def reset_parameters(self) -> None:
         """Redraw ``weight`` from N(0, 1) (in place) and zero row ``padding_idx``."""
@@ -94,13 +132,18 @@ class Embedding(Module):
 
     def forward(self, indices: Tensor) -> Tensor:
         """Integer indices of shape ``S`` -> ``S + (embedding_dim,)``."""
-        return F.embedding(indices, self.weight, self.padding_idx)
+        return F.embedding(indices, self.weight, self.padding_idx, self.max_norm,
+                           self.norm_type)
 
     def extra_repr(self) -> str:
         """The constructor arguments shown inside ``repr``."""
         text = f"{self.num_embeddings}, {self.embedding_dim}"
         if self.padding_idx is not None:
             text += f", padding_idx={self.padding_idx}"
+        if self.max_norm is not None:
+            text += f", max_norm={self.max_norm}"
+        if self.norm_type != 2:
+            text += f", norm_type={self.norm_type}"
         return text
 
 
@@ -180,6 +223,43 @@ class ReLU(Module):
     def forward(self, x: Tensor) -> Tensor:
         """Any shape -> the same shape."""
         return x.relu()
+
+
+class GELU(Module):
+    """Elementwise ``x * Phi(x)`` (``F.gelu``); ``approximate='tanh'`` uses the tanh
+    form."""
+
+    def __init__(self, approximate: str = "none"):
+        super().__init__()
+        if approximate not in F.GELU_APPROXIMATIONS:
+            raise RuntimeError(f"GELU: approximate argument must be either none or tanh, got "
+                               f"{approximate!r}")
+        self.approximate = approximate
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Any shape -> the same shape."""
+        return F.gelu(x, approximate=self.approximate)
+
+    def extra_repr(self) -> str:
+        """The constructor arguments shown inside ``repr``."""
+        return f"approximate={self.approximate!r}"
+
+
+class Softplus(Module):
+    """Elementwise ``log(1 + exp(beta x)) / beta`` (linear above ``threshold``;
+    ``F.softplus``)."""
+
+    def __init__(self, beta: float = 1.0, threshold: float = 20.0):
+        super().__init__()
+        self.beta, self.threshold = beta, threshold
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Any shape -> the same shape."""
+        return F.softplus(x, self.beta, self.threshold)
+
+    def extra_repr(self) -> str:
+        """The constructor arguments shown inside ``repr``."""
+        return f"beta={self.beta}, threshold={self.threshold}"
 
 
 class Softmax(Module):

@@ -19,7 +19,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from .. import backend, dtypes
-from ..autograd.function import Function
+from ..autograd.function import Op
 from ..autograd.grad_mode import is_grad_enabled
 from ..tensor import Tensor
 from .parameter import Parameter
@@ -66,28 +66,26 @@ class RemovableHandle:
         self.remove()
 
 
-class _HookDict(OrderedDict):
-    """A hook registry that deep-copies (``copy.deepcopy(module)``) as a plain
-    OrderedDict: handles hold weak references to it."""
-
-    def __reduce_ex__(self, protocol):
-        return (_HookDict, (), None, None, iter(self.items()))
-
-
-class _BackwardHookIdentity(Function):
+class _BackwardHookIdentity(Op):
     """The identity, recorded as a graph node so that the gradients flowing through it
     can be seen (and replaced) by a module's backward hooks: ``forward`` returns its
-    inputs unchanged; ``backward`` hands the gradients to ``ctx.on_grad`` and passes on
-    what it returns."""
+    inputs unchanged; ``backward`` hands the gradients (as Tensors; None for an output
+    that received none, as in PyTorch) to ``ctx.on_grad`` and passes on what it
+    returns."""
 
     @staticmethod
-    def forward(ctx, on_grad, *tensors):
+    def forward(ctx, *arrays, on_grad):
         ctx.on_grad = on_grad
-        return tuple(Tensor._make(t.data) for t in tensors)
+        return arrays  # a tuple, even of one: one graph output per input
 
     @staticmethod
     def backward(ctx, *grads):
-        return (None, *ctx.on_grad(grads))
+        tensors = tuple(g if g is None or isinstance(g, Tensor) else Tensor._make(g)
+                        for g in grads)
+        result = ctx.on_grad(tensors)
+        if ctx._graph_mode:  # create_graph: hand on Tensors (differentiable)
+            return tuple(result)
+        return tuple(g.data if isinstance(g, Tensor) else g for g in result)
 
 
 class _BackwardHook:
@@ -112,7 +110,7 @@ class _BackwardHook:
                  if isinstance(v, Tensor) and v.requires_grad]
         if not index or not is_grad_enabled():
             return values, None
-        wrapped = _BackwardHookIdentity.apply(on_grad, *[values[i] for i in index])
+        wrapped = _BackwardHookIdentity.apply(*[values[i] for i in index], on_grad=on_grad)
         values = list(values)
         for i, t in zip(index, wrapped):
             values[i] = t
@@ -148,9 +146,14 @@ class _BackwardHook:
                 raise RuntimeError(
                     "Backward pre hook returned an invalid number of grad_output, got "
                     f"{len(result)}, but expected {len(grad_outputs)}")
+            _check_shapes(result, grad_outputs, "grad_output")
             grad_outputs = result
         self.grad_outputs = grad_outputs
         if self.input_index is None:  # no input requires grad: the hooks fire here
+            if self.hooks:
+                warnings.warn("Full backward hook is firing when gradients are computed with "
+                              "respect to module outputs since no inputs require gradients "
+                              "(see Module.register_full_backward_hook)", stacklevel=2)
             grad_inputs = (None,) * self.n_inputs
             for hook in self.hooks:
                 result = hook(self.module, grad_inputs, grad_outputs)
@@ -174,6 +177,7 @@ class _BackwardHook:
                 raise RuntimeError(
                     "Backward hook returned an invalid number of grad_input, got "
                     f"{len(result)}, but expected {len(grad_inputs)}")
+            _check_shapes(result, grad_inputs, "grad_input")
             grad_inputs = result
         self.grad_outputs = None
         return tuple(grad_inputs[i] for i in self.input_index)
@@ -184,9 +188,21 @@ def _as_grad_tuple(result: Any) -> tuple:
     if isinstance(result, Tensor):
         return (result,)
     if isinstance(result, (tuple, list)):
+        for g in result:
+            if g is not None and not isinstance(g, Tensor):
+                raise TypeError(f"a backward hook must return None or a tuple of Tensors "
+                                f"(or None), got a {type(g).__name__} in it")
         return tuple(result)
     raise TypeError(f"a backward hook must return None or a tuple of Tensors (or None), "
                     f"got {type(result).__name__}")
+
+
+def _check_shapes(new: tuple, old: tuple, what: str) -> None:
+    """A replacement gradient must have the shape of the one it replaces."""
+    for i, (g, before) in enumerate(zip(new, old)):
+        if g is not None and before is not None and g.shape != before.shape:
+            raise RuntimeError(f"backward hook returned a {what}[{i}] of shape "
+                               f"{tuple(g.shape)}, expected {tuple(before.shape)}")
 
 
 _HOOK_REGISTRIES = (
@@ -217,8 +233,9 @@ class Module:
         object.__setattr__(self, "_buffers", {})
         object.__setattr__(self, "_non_persistent_buffers", {})  # name -> True
         object.__setattr__(self, "_modules", {})
+        object.__setattr__(self, "_has_hooks", False)  # set by every register_*_hook
         for name in _HOOK_REGISTRIES:
-            object.__setattr__(self, name, _HookDict())
+            object.__setattr__(self, name, OrderedDict())  # weakref-able
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         """The module's computation: every subclass defines it (shapes are the layer's)."""
@@ -228,8 +245,7 @@ class Module:
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """``forward(*args, **kwargs)``, surrounded by the registered hooks."""
-        if not (self._forward_hooks or self._forward_pre_hooks or self._backward_hooks
-                or self._backward_pre_hooks):
+        if not self._has_hooks:
             return self.forward(*args, **kwargs)  # the fast path: no hooks at all
         return self._call_with_hooks(args, kwargs)
 
@@ -237,6 +253,10 @@ class Module:
         """PyTorch's order: forward pre-hooks (may replace the arguments), the input
         side of the backward hooks, ``forward``, forward hooks (may replace the
         output), the output side of the backward hooks."""
+        if not (self._forward_hooks or self._forward_pre_hooks or self._backward_hooks
+                or self._backward_pre_hooks):  # all removed: back to the fast path
+            object.__setattr__(self, "_has_hooks", False)
+            return self.forward(*args, **kwargs)
         for hook_id, hook in list(self._forward_pre_hooks.items()):
             if hook_id in self._forward_pre_hooks_with_kwargs:
                 result = hook(self, args, kwargs)
@@ -292,6 +312,7 @@ class Module:
         hooks = getattr(self, registry)
         handle = RemovableHandle(hooks, extra_dict=[getattr(self, f) for f in flags])
         hooks[handle.id] = hook
+        object.__setattr__(self, "_has_hooks", True)
         if prepend:
             hooks.move_to_end(handle.id, last=False)
         for flag in flags:

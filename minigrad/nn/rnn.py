@@ -32,6 +32,15 @@ from walking the per-step graph, and their backward formulas run on Tensors unde
 backward are the hand-derived kernels of ``models.bptt`` (see ``fused_rnn``);
 results and gradients are the same.
 
+Packed input (``nn.utils.rnn.PackedSequence``), as PyTorch: the caller's initial
+states are permuted into the packed (sorted) batch order; each layer direction runs
+over the packed rows -- one input-projection GEMM over all ``N`` rows, then per step
+the cell on the first ``batch_sizes[t]`` rows only: when the batch shrinks, the state
+is split and the finished rows' part is their final state; the reverse direction
+grows the batch as ``t`` decreases, each sequence starting from its initial state at
+its own last step (``_graph_direction_packed``).  The output is a ``PackedSequence``
+and the final states go back to the caller's order.  Padding never enters the graph.
+
 The per-cell math (input projections and one step) is shared by the layers and
 the cells, and all of the layer / direction / ``batch_first`` / initial-state
 plumbing lives once, in :class:`RNNBase`.
@@ -41,17 +50,20 @@ from __future__ import annotations
 
 import math
 import numbers
+import threading
 import warnings
 
 from .. import backend, dtypes
 from ..ops import elementwise as E
 from ..ops import linalg as L
+from ..ops import sequence as Q
 from ..ops import shape as S
 from ..tensor import Tensor
 from . import init
 from .fused_rnn import fused_direction
 from .module import Module
 from .parameter import Parameter
+from .utils.rnn import PackedSequence
 
 __all__ = ["RNNBase", "RNN", "LSTM", "GRU", "RNNCellBase", "RNNCell", "LSTMCell", "GRUCell"]
 
@@ -66,6 +78,11 @@ _addmm = L.AddMM.apply
 _matmul = L.MatMul.apply
 _split = S.Split.apply
 _stack = S.Stack.apply
+
+# Who watches the per-step states of the graph path (``minigrad.utils.steps.record_steps``,
+# used by ``utils.viz`` and ``models.gradient_flow``).  Read once per layer direction, so
+# the step loop pays one ``is None`` test per step when nobody watches.
+_watch = threading.local()
 
 
 def _transpose(w: Tensor) -> Tensor:
@@ -163,14 +180,75 @@ def _graph_direction(cell, x, states, weights, *, reverse, nonlinearity, time_di
     (proj,), consts = cell.prep(x, weights, nonlinearity)
     column = _split(proj, sizes=(1,) * x.shape[time_dim], dim=time_dim, squeeze=True)
     step = cell.step
+    observer = getattr(_watch, "observer", None)
     outs = [None] * len(column)
     for t in (reversed(range(len(column))) if reverse else range(len(column))):
-        states = step((column[t],), states, consts)
+        new = step((column[t],), states, consts)
+        if observer is not None:
+            observer.step(t, column[t], states, new, consts)
+        states = new
         outs[t] = states[0]
     return _stack(*outs, dim=out_dim), states
 
 
+def _graph_direction_packed(cell, data, states, weights, *, batch_sizes, reverse,
+                            nonlinearity, **_):
+    """One layer direction over a packed batch (``data`` ``(N, I)``, the batch sorted
+    by decreasing length, ``batch_sizes[t]`` rows active at step ``t``), as PyTorch runs
+    it: step ``t`` computes only those leading rows, so padding never enters the graph.
+
+    Forward: when ``batch_sizes`` drops, the state is split and the finished rows' part
+    is set aside -- it is their final state.  Reverse: the sequences join as ``t``
+    decreases, each starting from its initial state at its own last step.  Returns
+    ``(packed output (N, H), final states (B, H) in sorted order)``.
+    """
+    (proj,), consts = cell.prep(data, weights, nonlinearity)
+    sizes = [int(n) for n in batch_sizes]
+    T = len(sizes)
+    column = _split(proj, sizes=tuple(sizes), dim=0, squeeze=False) if T > 1 else (proj,)
+    step = cell.step
+    outs = [None] * T
+    if not reverse:
+        finished = [[] for _ in states]  # final states of the rows that stopped, in order
+        rows = sizes[0]
+        for t in range(T):
+            if sizes[t] < rows:
+                parts = [_split(s, sizes=(sizes[t], rows - sizes[t]), dim=0, squeeze=False)
+                         for s in states]
+                states = tuple(active for active, _ in parts)
+                for done, (_, stopped) in zip(finished, parts):
+                    done.append(stopped)
+                rows = sizes[t]
+            states = step((column[t],), states, consts)
+            outs[t] = states[0]
+        # rows stop in decreasing row order: the last ones to stop come first
+        finals = tuple(S.Cat.apply(s, *reversed(done), dim=0) if done else s
+                       for s, done in zip(states, finished))
+    else:
+        # the blocks of rows that join at t = T-1, then wherever batch_sizes grows
+        blocks = [sizes[-1]] + [sizes[t] - sizes[t + 1] for t in range(T - 2, -1, -1)
+                                if sizes[t] > sizes[t + 1]]
+        pieces = [_split(s, sizes=tuple(blocks), dim=0, squeeze=False) if len(blocks) > 1
+                  else (s,) for s in states]
+        states, joined, rows = tuple(p[0] for p in pieces), 0, sizes[-1]
+        for t in range(T - 1, -1, -1):
+            if sizes[t] > rows:
+                joined += 1
+                states = tuple(S.Cat.apply(s, p[joined], dim=0)
+                               for s, p in zip(states, pieces))
+                rows = sizes[t]
+            states = step((column[t],), states, consts)
+            outs[t] = states[0]
+        finals = states
+    return (S.Cat.apply(*outs, dim=0) if T > 1 else outs[0]), finals
+
+
 # ------------------------------------------------------------------ validation
+_BATCH_FIRST_HINT = ("; if your input is (timesteps, batch, input_size), pass "
+                     "batch_first=False (recurrent layers here default to "
+                     "batch_first=True, unlike PyTorch)")
+
+
 def _check_size(owner: str, name: str, value, minimum: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{owner}: {name} must be an int, got {type(value).__name__}")
@@ -380,14 +458,45 @@ class RNNBase(Module):
                 f"{tuple(given[0][1].shape)} and c0 {tuple(given[1][1].shape)}")
         for name, s in given:
             if tuple(s.shape) != expected:
+                # a wrong batch size is what a PyTorch-style (T, B, I) input gives here
+                hint = _BATCH_FIRST_HINT if (self.batch_first and not unbatched
+                                             and s.ndim == 3 and s.shape[1] != B) else ""
                 raise ValueError(f"{owner}: expected {name} of shape {expected} {desc}, "
-                                 f"got {tuple(s.shape)}")
+                                 f"got {tuple(s.shape)} (the input {tuple(x.shape)} is read "
+                                 f"as {layout}){hint}")
         return unbatched, B
 
+    def _check_packed_args(self, packed: PackedSequence, states: tuple) -> int:
+        """Validate a packed input and its states (nothing changes on error); returns
+        the batch size."""
+        owner = type(self).__name__
+        data = packed.data
+        _check_input_tensor(owner, data, self.weight_ih_l0)
+        if data.ndim != 2 or data.shape[1] != self.input_size:
+            raise ValueError(
+                f"{owner}: PackedSequence feature size mismatch: expected data of shape "
+                f"(sum(lengths), input_size={self.input_size}), got {tuple(data.shape)}")
+        B = int(packed.batch_sizes.data[0])
+        D = 2 if self.bidirectional else 1
+        expected = (self.num_layers * D, B, self.hidden_size)
+        names = ("h0", "c0")[:len(states)]
+        for name, s in zip(names, states):
+            if s is None:
+                continue
+            _check_tensor_arg(owner, name, s, data)
+            if tuple(s.shape) != expected:
+                raise ValueError(
+                    f"{owner}: expected {name} of shape {expected} (num_layers*"
+                    f"num_directions, batch, hidden_size) for a PackedSequence of {B} "
+                    f"sequences (batch_sizes[0]), got {tuple(s.shape)}")
+        return B
+
     # -- forward ---------------------------------------------------------------
-    def _run(self, x: Tensor, states: tuple) -> tuple:
+    def _run(self, x: Tensor | PackedSequence, states: tuple) -> tuple:
         """The layers over a validated input; ``states`` are the full ``(L*D, B, H)``
         initial states (``None``: zeros).  Returns ``(output, final_states)``."""
+        if isinstance(x, PackedSequence):
+            return self._run_packed(x, states)
         unbatched, B = self._check_forward_args(x, states)
         H, D, cell = self.hidden_size, 2 if self.bidirectional else 1, self._cell
         if unbatched:  # (T, I) -> (T, 1, I), states (L*D, H) -> (L*D, 1, H)
@@ -400,6 +509,7 @@ class RNNBase(Module):
         per_layer = [None if s is None else _split(s, sizes=(1,) * s.shape[0], dim=0,
                                                    squeeze=True) for s in states]
         run = fused_direction if self.fused else _graph_direction
+        observer = getattr(_watch, "observer", None)
         finals: list[list[Tensor]] = [[] for _ in states]
         layer_in = x
         for k in range(self.num_layers):
@@ -416,6 +526,8 @@ class RNNBase(Module):
                                 for n in self._flat_weights_names[idx])
                 init_states = tuple(_zeros(x, (B, H)) if s is None else s[idx]
                                     for s in per_layer)
+                if observer is not None:
+                    observer.enter(self, k, d)
                 out, fin = run(cell, layer_in, init_states, weights, reverse=d == 1,
                                out_dim=out_dim, nonlinearity=self.nonlinearity)
                 outs.append(out)
@@ -428,6 +540,51 @@ class RNNBase(Module):
             output = S.Reshape.apply(output, shape=(output.shape[0], output.shape[2]))
             finals = [S.Reshape.apply(f, shape=(f.shape[0], f.shape[2])) for f in finals]
         return output, finals
+
+    def _run_packed(self, packed: PackedSequence, states: tuple) -> tuple:
+        """The layers over a :class:`PackedSequence`, as PyTorch: the caller's states
+        are permuted into the packed (sorted) batch order, every layer direction runs
+        over the packed rows (graph: slicing the state per step; fused: the kernels'
+        ``batch_sizes`` mode), and the final states -- each taken at its sequence's
+        end -- go back to the caller's order.  Returns ``(PackedSequence, finals)``."""
+        B = self._check_packed_args(packed, states)
+        H, D, cell = self.hidden_size, 2 if self.bidirectional else 1, self._cell
+        batch_sizes = packed.batch_sizes.data
+        states = [_permute_batch(s, packed.sorted_indices) for s in states]
+        per_layer = [None if s is None else _split(s, sizes=(1,) * s.shape[0], dim=0,
+                                                   squeeze=True) for s in states]
+        run = fused_direction if self.fused else _graph_direction_packed
+        finals: list[list[Tensor]] = [[] for _ in states]
+        layer_in = packed.data
+        for k in range(self.num_layers):
+            if k > 0 and self.dropout > 0 and self.training:
+                from . import functional as F
+
+                layer_in = F.dropout(layer_in, p=self.dropout, training=True)
+            outs = []
+            for d in range(D):
+                idx = k * D + d
+                weights = tuple(None if n is None else getattr(self, n)
+                                for n in self._flat_weights_names[idx])
+                init_states = tuple(_zeros(layer_in, (B, H)) if s is None else s[idx]
+                                    for s in per_layer)
+                out, fin = run(cell, layer_in, init_states, weights, reverse=d == 1,
+                               nonlinearity=self.nonlinearity, batch_sizes=batch_sizes)
+                outs.append(out)
+                for f_list, f in zip(finals, fin):
+                    f_list.append(f)
+            layer_in = outs[0] if D == 1 else S.Cat.apply(*outs, dim=1)
+        finals = [_permute_batch(_stack(*f, dim=0), packed.unsorted_indices) for f in finals]
+        output = PackedSequence(layer_in, packed.batch_sizes, packed.sorted_indices,
+                                packed.unsorted_indices)
+        return output, finals
+
+
+def _permute_batch(s: Tensor | None, index: Tensor | None) -> Tensor | None:
+    """``s[:, index]``: states ``(L*D, B, H)`` into (or out of) the sorted order."""
+    if s is None or index is None:
+        return s
+    return Q.GatherRows.apply(s, index=(slice(None), index.data))
 
 
 def _empty(shape: tuple, dtype) -> Tensor:
@@ -457,8 +614,11 @@ class RNN(RNNBase):
     Call ``rnn(x, h0=None)`` with ``x`` ``(B, T, input_size)`` (``(T, B, input_size)``
     when ``batch_first=False``, or unbatched ``(T, input_size)``); returns
     ``(output, h_n)``, ``output`` ``(B, T, D*hidden_size)`` and ``h_n``
-    ``(num_layers*D, B, hidden_size)``.  Parameters ``weight_ih_l{k}``, ``weight_hh_l{k}``,
-    ``bias_ih_l{k}``, ``bias_hh_l{k}`` (+ ``_reverse``), all U(-1/sqrt(H), 1/sqrt(H)).
+    ``(num_layers*D, B, hidden_size)``.  ``x`` may also be a ``PackedSequence``
+    (``nn.utils.rnn.pack_padded_sequence``): ``output`` is then a ``PackedSequence``
+    and ``h_n`` holds each sequence's state at its own end, in the caller's order.
+    Parameters ``weight_ih_l{k}``, ``weight_hh_l{k}``, ``bias_ih_l{k}``,
+    ``bias_hh_l{k}`` (+ ``_reverse``), all U(-1/sqrt(H), 1/sqrt(H)).
 
     Truncated BPTT, the PyTorch way -- carry the state across chunks but cut the graph
     with ``detach()``, so each backward only goes through its own chunk::

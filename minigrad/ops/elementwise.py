@@ -8,7 +8,7 @@ import math
 import numpy as _np
 
 from ..autograd.function import Op
-from ..backend import empty_like, get_array_module
+from ..backend import empty, empty_like, get_array_module
 from .dual import log, sign, sum_to, zero_where
 
 
@@ -373,19 +373,29 @@ class LSTMCellPointwise(Op):
 
     @staticmethod
     def forward(ctx, gates, c):
-        s, g, c_new, tc = _lstm_cell(gates, c)
+        # arrays only: every result written in place into (pooled) buffers
+        xp, H = get_array_module(gates), c.shape[-1]
+        dtype = _np.result_type(gates, c)
+        s = xp.multiply(gates, 0.5, out=empty(gates.shape, dtype, xp))
+        xp.tanh(s, out=s)
+        s += 1
+        s *= 0.5  # sigma of every block; block 2 then holds g = tanh instead
+        g = xp.tanh(gates[:, 2 * H:3 * H], out=s[:, 2 * H:3 * H])
+        c_new = xp.multiply(s[:, H:2 * H], c, out=empty(c.shape, dtype, xp))  # f * c
+        h_new = xp.multiply(s[:, :H], g, out=empty(c.shape, dtype, xp))
+        c_new += h_new  # + i * g
+        tc = xp.tanh(c_new, out=empty(c.shape, dtype, xp))
+        xp.multiply(s[:, 3 * H:], tc, out=h_new)  # h' = o * tanh(c')
         ctx.save_for_backward(gates, c)  # Tensors under create_graph (see Op)
         ctx.acts = (s, g, tc)            # the arrays the ordinary backward reuses
-        H = c.shape[-1]
-        return s[:, 3 * H:] * tc, c_new  # h' = o * tanh(c')
+        return h_new, c_new
 
     @staticmethod
     def backward(ctx, grad_h, grad_c):
         gates, c = ctx.saved_tensors
-        if ctx._graph_mode:  # differentiable activations, recomputed as ops
-            s, g, _, tc = _lstm_cell(gates, c)
-        else:
-            s, g, tc = ctx.acts
+        if not ctx._graph_mode:
+            return _lstm_backward_arrays(ctx, c, grad_h, grad_c)
+        s, g, _, tc = _lstm_cell(gates, c)  # differentiable activations, as ops
         H = c.shape[-1]
         i, f, o = s[:, :H], s[:, H:2 * H], s[:, 3 * H:]
         if grad_h is None:  # an output that received no gradient
@@ -400,6 +410,40 @@ class LSTMCellPointwise(Op):
         return (d_gates if need_gates else None), (dc * f if need_c else None)
 
 
+def _lstm_backward_arrays(ctx, c, grad_h, grad_c):
+    """``LSTMCellPointwise.backward`` on arrays, in place into two (pooled) buffers."""
+    s, g, tc = ctx.acts
+    xp, H = get_array_module(s), c.shape[-1]
+    i, f, o = s[:, :H], s[:, H:2 * H], s[:, 3 * H:]
+    d = xp.multiply(s, s, out=empty(s.shape, s.dtype, xp))
+    xp.subtract(s, d, out=d)  # sigma' = s (1 - s) of blocks i, f, o
+    dc = xp.multiply(tc, tc, out=empty(c.shape, s.dtype, xp))
+    xp.subtract(1, dc, out=dc)
+    dc *= o
+    if grad_h is None:  # an output that received no gradient
+        dc[...] = 0
+        d[:, 3 * H:] = 0
+    else:
+        dc *= grad_h  # dc_tot = dh' o (1 - tanh(c')^2) + dc'
+        d[:, 3 * H:] *= grad_h
+        d[:, 3 * H:] *= tc  # d gates_o = dh' tanh(c') o (1 - o)
+    if grad_c is not None:
+        dc += grad_c
+    d[:, :H] *= dc
+    d[:, :H] *= g  # d gates_i = dc_tot g i (1 - i)
+    d[:, H:2 * H] *= dc
+    d[:, H:2 * H] *= c  # d gates_f = dc_tot c f (1 - f)
+    dg = d[:, 2 * H:3 * H]
+    xp.multiply(g, g, out=dg)
+    xp.subtract(1, dg, out=dg)
+    dg *= i
+    dg *= dc  # d gates_g = dc_tot i (1 - g^2)
+    need_gates, need_c = ctx.needs_input_grad
+    if need_c:
+        dc *= f  # dc = dc_tot f
+    return (d if need_gates else None), (dc if need_c else None)
+
+
 def _gru_cell(xg, hg, h):
     """GRU pointwise math from the input and hidden projections ``(B, 3H)`` (order
     r, z, n; ``hg`` includes ``b_hn``) and the state ``(B, H)``; returns
@@ -410,6 +454,37 @@ def _gru_cell(xg, hg, h):
     hg_n = hg[:, 2 * H:]
     n = _tanh(xg[:, 2 * H:] + r * hg_n)
     return r, z, n, hg_n, n + z * (h - n)  # h' = (1 - z) * n + z * h
+
+
+def _gru_backward_arrays(ctx, h, grad):
+    """``GRUCellPointwise.backward`` on arrays, in place into (pooled) buffers."""
+    r, z, n, hg_n = ctx.acts
+    xp, H = get_array_module(grad), h.shape[-1]
+    B, dtype = h.shape[0], r.dtype
+    d_x = empty((B, 3 * H), dtype, xp)  # (dr_pre, dz_pre, dn_pre)
+    dr, dz, dn = d_x[:, :H], d_x[:, H:2 * H], d_x[:, 2 * H:]
+    grad_h = xp.multiply(grad, z, out=empty(h.shape, dtype, xp))  # dh = dh' z
+    tmp = empty(h.shape, dtype, xp)
+    xp.multiply(n, n, out=dn)
+    xp.subtract(1, dn, out=dn)
+    xp.subtract(grad, grad_h, out=tmp)
+    dn *= tmp  # dn_pre = dh' (1 - z) (1 - n^2)
+    xp.subtract(h, n, out=dz)
+    dz *= grad
+    dz *= z
+    xp.multiply(dz, z, out=tmp)
+    dz -= tmp  # dz_pre = dh' (h - n) z (1 - z)
+    xp.multiply(dn, hg_n, out=dr)
+    dr *= r
+    xp.multiply(dr, r, out=tmp)
+    dr -= tmp  # dr_pre = dn_pre hg_n r (1 - r)
+    need_x, need_h_proj, need_h = ctx.needs_input_grad
+    d_h = None
+    if need_h_proj:
+        d_h = empty((B, 3 * H), dtype, xp)  # (dr_pre, dz_pre, dn_pre r)
+        d_h[:, :2 * H] = d_x[:, :2 * H]
+        xp.multiply(dn, r, out=d_h[:, 2 * H:])
+    return (d_x if need_x else None), d_h, (grad_h if need_h else None)
 
 
 class GRUCellPointwise(Op):
@@ -430,7 +505,22 @@ class GRUCellPointwise(Op):
 
     @staticmethod
     def forward(ctx, xg, hg, h):
-        r, z, n, hg_n, h_new = _gru_cell(xg, hg, h)
+        # arrays only: every result written in place into (pooled) buffers
+        xp, H = get_array_module(xg), h.shape[-1]
+        dtype = _np.result_type(xg, hg, h)
+        rz = xp.add(xg[:, :2 * H], hg[:, :2 * H], out=empty((h.shape[0], 2 * H), dtype, xp))
+        xp.multiply(rz, 0.5, out=rz)
+        xp.tanh(rz, out=rz)
+        rz += 1
+        rz *= 0.5  # r, z = sigma(xg_rz + hg_rz)
+        r, z = rz[:, :H], rz[:, H:]
+        hg_n = hg[:, 2 * H:]
+        n = xp.multiply(r, hg_n, out=empty(h.shape, dtype, xp))
+        n += xg[:, 2 * H:]
+        xp.tanh(n, out=n)  # n = tanh(xg_n + r hg_n)
+        h_new = xp.subtract(h, n, out=empty(h.shape, dtype, xp))
+        h_new *= z
+        h_new += n  # h' = n + z (h - n)
         ctx.save_for_backward(xg, hg, h)  # Tensors under create_graph (see Op)
         ctx.acts = (r, z, n, hg_n)        # the arrays the ordinary backward reuses
         return h_new
@@ -438,10 +528,9 @@ class GRUCellPointwise(Op):
     @staticmethod
     def backward(ctx, grad):
         xg, hg, h = ctx.saved_tensors
-        if ctx._graph_mode:  # differentiable activations, recomputed as ops
-            r, z, n, hg_n, _ = _gru_cell(xg, hg, h)
-        else:
-            r, z, n, hg_n = ctx.acts
+        if not ctx._graph_mode:
+            return _gru_backward_arrays(ctx, h, grad)
+        r, z, n, hg_n, _ = _gru_cell(xg, hg, h)  # differentiable activations, as ops
         dn = grad * (1 - z) * (1 - n * n)
         dz = grad * (h - n) * z * (1 - z)
         dr = dn * hg_n * r * (1 - r)

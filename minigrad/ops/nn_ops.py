@@ -14,8 +14,13 @@ written with operators and the dual helpers below, which work on both.  Constant
 
 from __future__ import annotations
 
+import os
+import threading
+
+import numpy as np
+
 from ..autograd.function import Op
-from ..backend import device_of, get_array_module, scatter_add
+from ..backend import device_of, empty, empty_like, get_array_module, scatter_add
 from ..random import generator
 from .dual import _is_tensor, sum_to
 from .shape import IndexAdd
@@ -73,6 +78,99 @@ def _with_class_dim(per_sample):
 
 
 # --- softmax family ------------------------------------------------------------------
+#
+# Large-vocabulary heads make these ops the biggest arrays of a step (700 x 18,000
+# logits: 50 MB), so on NumPy they run over blocks of rows small enough to stay in the
+# CPU cache between the passes of a row (max, shift, exp, sum, ...): the logits are read
+# from memory once and the result written once.  Blocks are shared among a few threads
+# when the array is large (NumPy releases the GIL inside its loops).  Results and
+# gradient buffers come from the backend's pool.
+
+_BLOCK_BYTES = 1 << 18   # rows per block: about 256 KiB
+_PARALLEL_BYTES = 1 << 23  # arrays from 8 MiB up are split among threads
+_executor = None
+
+
+def _threads() -> int:
+    return min(4, os.cpu_count() or 1)
+
+
+def _row_blocks(fn, x) -> None:
+    """Call ``fn(rows)`` for slices of rows covering the 2-D NumPy array ``x``, block
+    by block; big arrays are split among ``_threads()`` threads."""
+    global _executor
+    n, row_bytes = x.shape[0], max(1, x.shape[1] * x.itemsize)
+    step = max(1, _BLOCK_BYTES // row_bytes)
+    blocks = [slice(i, min(i + step, n)) for i in range(0, n, step)]
+    workers = _threads()
+    if workers < 2 or len(blocks) < 2 * workers or x.nbytes < _PARALLEL_BYTES:
+        for rows in blocks:
+            fn(rows)
+        return
+    if _executor is None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        _executor = ThreadPoolExecutor(workers - 1, thread_name_prefix="minigrad-rows")
+    share = -(-len(blocks) // workers)
+
+    def run(chunk):
+        for rows in chunk:
+            fn(rows)
+
+    futures = [_executor.submit(run, blocks[i:i + share])
+               for i in range(share, len(blocks), share)]
+    run(blocks[:share])
+    for f in futures:
+        f.result()
+
+
+def _blocked(x, dim) -> bool:
+    """Whether the row-block kernels apply: a 2-D C-contiguous NumPy array over dim 1."""
+    return (type(x) is np.ndarray and x.ndim == 2 and dim in (1, -1) and x.shape[1] > 0
+            and x.flags.c_contiguous)
+
+
+_scratch = threading.local()
+
+
+def _scratch_rows(rows: int, cols: int, dtype):
+    """A per-thread scratch block of at least ``rows x cols`` (kept across calls)."""
+    a = getattr(_scratch, "array", None)
+    if a is None or a.dtype != dtype or a.size < rows * cols:
+        a = _scratch.array = np.empty(rows * cols, dtype)
+    return a[:rows * cols].reshape(rows, cols)
+
+
+def _log_softmax_rows(x, out) -> None:
+    """``out = log_softmax(x)`` over dim 1 of a 2-D array."""
+
+    def block(rows):
+        xb, ob = x[rows], out[rows]
+        np.subtract(xb, xb.max(axis=1, keepdims=True), out=ob)
+        eb = _scratch_rows(ob.shape[0], ob.shape[1], ob.dtype)
+        np.exp(ob, out=eb)
+        sums = eb.sum(axis=1, keepdims=True)
+        ob -= np.log(sums, out=sums)
+
+    _row_blocks(block, x)
+
+
+def _softmax_rows(x, out, row_max=None, log_sums=None) -> None:
+    """``out = softmax(x)`` over dim 1 of a 2-D array; optionally also each row's max
+    and log of the sum of ``exp(x - max)`` (``(N,)`` arrays to fill)."""
+
+    def block(rows):
+        xb, ob = x[rows], out[rows]
+        m = xb.max(axis=1, keepdims=True)
+        np.subtract(xb, m, out=ob)
+        np.exp(ob, out=ob)  # shifted: exp never overflows
+        sums = ob.sum(axis=1, keepdims=True)
+        ob /= sums
+        if row_max is not None:
+            row_max[rows] = m[:, 0]
+            np.log(sums[:, 0], out=log_sums[rows])
+
+    _row_blocks(block, x)
 
 
 class Softmax(Op):
@@ -81,8 +179,13 @@ class Softmax(Op):
     @staticmethod
     def forward(ctx, x, dim):
         xp = get_array_module(x)
-        out = xp.exp(x - x.max(axis=dim, keepdims=True))  # shift: exp never overflows
-        out /= out.sum(axis=dim, keepdims=True)
+        out = empty_like(x)
+        if _blocked(x, dim):
+            _softmax_rows(x, out)
+        else:
+            xp.subtract(x, x.max(axis=dim, keepdims=True), out=out)
+            xp.exp(out, out=out)
+            out /= out.sum(axis=dim, keepdims=True)
         ctx.dim = dim
         ctx.save_for_backward(out)
         return out
@@ -91,7 +194,24 @@ class Softmax(Op):
     def backward(ctx, grad):
         (y,) = ctx.saved_tensors
         # dy_i/dx_j = y_i (delta_ij - y_j)  =>  dL/dx = y * (g - sum_j g_j y_j)
-        return y * (grad - _sum_keep(grad * y, ctx.dim))
+        if _is_tensor(grad):
+            return y * (grad - _sum_keep(grad * y, ctx.dim))
+        out = empty_like(grad)
+        if _blocked(grad, ctx.dim) and grad.shape == y.shape:
+            def block(rows):
+                gb, yb, ob = grad[rows], y[rows], out[rows]
+                np.multiply(gb, yb, out=ob)
+                dot = ob.sum(axis=1, keepdims=True)
+                np.subtract(gb, dot, out=ob)
+                ob *= yb
+
+            _row_blocks(block, grad)
+            return out
+        xp = get_array_module(grad)
+        xp.multiply(grad, y, out=out)
+        xp.subtract(grad, out.sum(axis=ctx.dim, keepdims=True), out=out)
+        out *= y
+        return out
 
 
 class LogSoftmax(Op):
@@ -102,9 +222,13 @@ class LogSoftmax(Op):
 
     @staticmethod
     def forward(ctx, x, dim):
-        xp = get_array_module(x)
-        out = x - x.max(axis=dim, keepdims=True)
-        out -= xp.log(xp.exp(out).sum(axis=dim, keepdims=True))
+        out = empty_like(x)
+        if _blocked(x, dim):
+            _log_softmax_rows(x, out)
+        else:
+            xp = get_array_module(x)
+            xp.subtract(x, x.max(axis=dim, keepdims=True), out=out)
+            out -= xp.log(xp.exp(out).sum(axis=dim, keepdims=True))
         ctx.dim = dim
         ctx.save_for_backward(out)
         return out
@@ -113,10 +237,45 @@ class LogSoftmax(Op):
     def backward(ctx, grad):
         (y,) = ctx.saved_tensors
         # dy_i/dx_j = delta_ij - softmax_j  =>  dL/dx = g - exp(y) * sum_i g_i
-        return grad - _exp(y) * _sum_keep(grad, ctx.dim)
+        if _is_tensor(grad):
+            return grad - _exp(y) * _sum_keep(grad, ctx.dim)
+        out = empty_like(grad)
+        if _blocked(grad, ctx.dim) and grad.shape == y.shape:
+            def block(rows):
+                gb, ob = grad[rows], out[rows]
+                np.exp(y[rows], out=ob)
+                ob *= gb.sum(axis=1, keepdims=True)
+                np.subtract(gb, ob, out=ob)
+
+            _row_blocks(block, grad)
+            return out
+        xp = get_array_module(grad)
+        xp.exp(y, out=out)
+        out *= grad.sum(axis=ctx.dim, keepdims=True)
+        xp.subtract(grad, out, out=out)
+        return out
 
 
 # --- classification losses (per-sample; the caller reduces) ---------------------------
+
+
+def _pick(x, target):
+    """``x[n, target[n], ...]``: the class entries of ``(N, C, *d)`` ``x`` -> ``(N, *d)``."""
+    xp = get_array_module(x)
+    if x.ndim == 2:  # (N, C): plain indexing, cheaper than take_along_axis
+        return x[xp.arange(x.shape[0]), target]
+    return xp.take_along_axis(x, target[:, None], axis=1)[:, 0]
+
+
+def _scatter_targets(grad_x, target, values) -> None:
+    """``grad_x[n, target[n], ...] += values[n, ...]`` (one target per position)."""
+    xp = get_array_module(grad_x)
+    if grad_x.ndim == 2:
+        grad_x[xp.arange(grad_x.shape[0]), target] += values
+    else:
+        index = target[:, None]
+        picked = xp.take_along_axis(grad_x, index, axis=1)
+        xp.put_along_axis(grad_x, index, picked + values[:, None], axis=1)
 
 
 class CrossEntropy(Op):
@@ -135,16 +294,20 @@ class CrossEntropy(Op):
     @staticmethod
     def forward(ctx, x, target, weight, mean=False):
         xp = get_array_module(x)
-        shifted = x - x.max(axis=1, keepdims=True)
-        exps = xp.exp(shifted)
-        sums = exps.sum(axis=1, keepdims=True)
-        if x.ndim == 2:  # (N, C): plain indexing, cheaper than take_along_axis
-            picked = shifted[xp.arange(x.shape[0]), target]
-        else:  # (N, C, *d): the class dim is not the last one
-            picked = xp.take_along_axis(shifted, target[:, None], axis=1)[:, 0]
-        loss = (xp.log(sums[:, 0]) - picked) * weight
-        exps /= sums  # now the softmax probabilities, kept for backward
-        ctx.probs, ctx.target, ctx.weight = exps, target, weight
+        probs = empty_like(x)
+        if _blocked(x, 1):
+            row_max = xp.empty(x.shape[0], x.dtype)
+            log_sums = xp.empty(x.shape[0], x.dtype)
+            _softmax_rows(x, probs, row_max, log_sums)  # the probabilities, for backward
+            loss = (log_sums - (_pick(x, target) - row_max)) * weight
+        else:
+            xp.subtract(x, x.max(axis=1, keepdims=True), out=probs)
+            picked = _pick(probs, target)  # x[target] - max
+            xp.exp(probs, out=probs)
+            sums = probs.sum(axis=1, keepdims=True)
+            probs /= sums  # now the softmax probabilities, kept for backward
+            loss = (xp.log(sums[:, 0]) - picked) * weight
+        ctx.probs, ctx.target, ctx.weight = probs, target, weight
         ctx.total_weight = weight.sum() if mean else None
         ctx.save_for_backward(x)
         if mean:  # over the non-ignored samples, each counted with its class weight
@@ -158,9 +321,22 @@ class CrossEntropy(Op):
         (x,) = ctx.saved_tensors
         if ctx.total_weight is not None:  # mean: every loss_n gets grad / sum(w)
             grad = grad / ctx.total_weight
-        probs = Softmax.apply(x, dim=1) if ctx._graph_mode else ctx.probs
-        one_hot = _class_one_hot(ctx.target, x.shape[1], x.dtype)
-        return (probs - one_hot) * _with_class_dim(grad * ctx.weight)
+        if ctx._graph_mode:
+            probs = Softmax.apply(x, dim=1)
+            one_hot = _class_one_hot(ctx.target, x.shape[1], x.dtype)
+            return (probs - one_hot) * _with_class_dim(grad * ctx.weight)
+        scale = grad * ctx.weight  # (N, *d)
+        probs = ctx.probs
+        out = empty_like(probs)
+        if _blocked(probs, 1):
+            def block(rows):
+                np.multiply(probs[rows], scale[rows, None], out=out[rows])
+
+            _row_blocks(block, probs)
+        else:
+            get_array_module(probs).multiply(probs, _with_class_dim(scale), out=out)
+        _scatter_targets(out, ctx.target, -scale)
+        return out
 
 
 class NLL(Op):
@@ -169,15 +345,26 @@ class NLL(Op):
 
     @staticmethod
     def forward(ctx, logp, target, weight):
-        xp = get_array_module(logp)
         ctx.target, ctx.weight, ctx.num_classes = target, weight, logp.shape[1]
-        return -xp.take_along_axis(logp, target[:, None], axis=1)[:, 0] * weight
+        ctx.shape = logp.shape
+        return -_pick(logp, target) * weight
 
     @staticmethod
     def backward(ctx, grad):
         # dloss_n/dlogp_nc = -w_n [c == t_n]: the gradient lands on the target entries
-        one_hot = _class_one_hot(ctx.target, ctx.num_classes, grad.dtype)
-        return one_hot * _with_class_dim(-(grad * ctx.weight))
+        if _is_tensor(grad):
+            one_hot = _class_one_hot(ctx.target, ctx.num_classes, grad.dtype)
+            return one_hot * _with_class_dim(-(grad * ctx.weight))
+        out = empty(ctx.shape, grad.dtype, get_array_module(grad))
+        if _blocked(out, 1):
+            def block(rows):
+                out[rows] = 0
+
+            _row_blocks(block, out)
+        else:
+            out[...] = 0
+        _scatter_targets(out, ctx.target, -(grad * ctx.weight))
+        return out
 
 
 class BCEWithLogits(Op):

@@ -124,3 +124,40 @@ class MaxMinDim(Op):
         positions = xp.arange(ctx.in_shape[dim]).reshape(
             [-1 if i == dim else 1 for i in range(len(ctx.in_shape))])
         return grad.reshape(indices.shape) * (positions == indices)  # one-hot at argmax
+
+
+class PNorm(Op):
+    """The vector p-norm over ``axes``: ``(sum |x|^p)^(1/p)`` (``p`` finite, > 0).
+
+    Backward: ``d norm / dx = sign(x) |x|^(p-1) / norm^(p-1)`` (``x / norm`` for p = 2),
+    taken as 0 where the norm is 0 (as PyTorch's subgradient).
+    """
+
+    @staticmethod
+    def forward(ctx, x, axes, keepdim, p):
+        xp = get_array_module(x)
+        if p == 2:
+            kept = xp.sqrt((x * x).sum(axis=axes, keepdims=True))
+        else:
+            kept = (xp.abs(x) ** p).sum(axis=axes, keepdims=True) ** (1.0 / p)
+        ctx.kept, ctx.p = kept.shape, p
+        out = kept if keepdim else kept.reshape(
+            tuple(n for i, n in enumerate(x.shape) if i not in axes))
+        ctx.save_for_backward(x, out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        from .dual import _is_tensor, sign, zero_where
+
+        x, out = ctx.saved_tensors
+        norm = out.reshape(ctx.kept)
+        vanishing = (norm.data if _is_tensor(norm) else norm) == 0
+        safe = zero_where(vanishing, norm) + vanishing  # 1 where the norm is 0
+        g = grad.reshape(ctx.kept)
+        if ctx.p == 2:
+            local = x / safe
+        else:
+            magnitude = x.abs() if _is_tensor(x) else get_array_module(x).abs(x)
+            local = sign(x) * magnitude ** (ctx.p - 1) / safe ** (ctx.p - 1)
+        return zero_where(vanishing, g * local)

@@ -1,13 +1,13 @@
-"""``nn.utils``: gradient clipping, the usual guard against exploding gradients in
-recurrent nets (call between ``loss.backward()`` and ``optimizer.step()``)."""
+"""Gradient clipping, the usual guard against exploding gradients in recurrent nets
+(call between ``loss.backward()`` and ``optimizer.step()``)."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable
 
-from .. import backend
-from ..tensor import Tensor, tensor
+from ... import backend
+from ...tensor import Tensor, tensor
 
 __all__ = ["clip_grad_norm_", "clip_grad_value_"]
 
