@@ -222,7 +222,11 @@ def empty(shape: tuple, dtype, xp=np):
 
 
 def empty_like(array):
-    """:func:`empty` with the shape, dtype and array module of ``array``."""
+    """:func:`empty` with the shape and dtype (C order) and array module of ``array``."""
+    if type(array) is np.ndarray:
+        if array.nbytes < _pool.min_bytes:  # the common small case, without the pool
+            return np.empty(array.shape, array.dtype)
+        return _pool.empty(array.shape, array.dtype)
     return empty(array.shape, array.dtype, get_array_module(array))
 
 
@@ -298,7 +302,8 @@ def stack(arrays, axis: int = 0):
 
 def matmul(a, b):
     """``a @ b`` of 2-D arrays into a pooled result."""
-    if type(a) is not np.ndarray or type(b) is not np.ndarray or a.ndim != 2 or b.ndim != 2:
+    if (type(a) is not np.ndarray or type(b) is not np.ndarray or a.ndim != 2 or b.ndim != 2
+            or a.shape[0] * b.shape[1] * a.itemsize < _pool.min_bytes):
         return a @ b
     out = _pool.empty((a.shape[0], b.shape[1]), _result_dtype((a, b)))
     return np.matmul(a, b, out=out)

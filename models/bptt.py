@@ -146,6 +146,34 @@ def _gemm(a, b):
     return a @ b if _pool_matmul is None else _pool_matmul(a, b)
 
 
+def _contiguous(xp, a):
+    """``a`` if C-contiguous, else a copy of it in a (pooled) work array."""
+    if a.flags.c_contiguous:
+        return a
+    out = _empty(xp, a.shape, dtype=a.dtype)
+    out[...] = a
+    return out
+
+
+def _one_minus_square(xp, a, out):
+    """``out = 1 - a^2``, in place."""
+    xp.multiply(a, a, out=out)
+    xp.subtract(1.0, out, out=out)
+
+
+def _times_sigmoid_slope(xp, s, other, out, tmp):
+    """``out = other * s (1 - s)`` for a sigmoid output ``s``, through the work array
+    ``tmp`` (which may be ``other``; ``out`` may be ``other`` when ``tmp`` is not)."""
+    if tmp is other:
+        xp.subtract(1.0, s, out=out)
+        out *= s
+        out *= other
+    else:
+        xp.subtract(1.0, s, out=tmp)
+        tmp *= s
+        xp.multiply(tmp, other, out=out)
+
+
 def _xp(x):
     """Array module (``numpy`` or ``cupy``) that owns ``x``."""
     cp = _cupy()
@@ -301,7 +329,7 @@ def rnn_layer_forward(xs, w_ih, w_hh, b_ih, b_hh, h0, nonlinearity="tanh", batch
     """
     _check_nonlinearity(nonlinearity)
     xp = _xp(xs)
-    xs = xp.ascontiguousarray(xs)
+    xs = _contiguous(xp, xs)
     T, B, I = xs.shape
     H = w_hh.shape[1]
     has_bias = b_ih is not None
@@ -427,7 +455,7 @@ def lstm_layer_forward(xs, w_ih, w_hh, b_ih, b_hh, h0, c0, batch_sizes=None):
         ``(B, H)`` the final cell state; the final hidden state is ``hs[-1]``.
     """
     xp = _xp(xs)
-    xs = xp.ascontiguousarray(xs)
+    xs = _contiguous(xp, xs)
     T, B, I = xs.shape
     H = w_hh.shape[1]
     dtype = xs.dtype
@@ -439,7 +467,8 @@ def lstm_layer_forward(xs, w_ih, w_hh, b_ih, b_hh, h0, c0, batch_sizes=None):
     hs = _empty(xp, (T + 1, B, H), dtype=dtype)
     cs = _empty(xp, (T + 1, B, H), dtype=dtype)
     # past a sequence's end nothing writes tanh(c): zeros keep the backward finite
-    tanh_cs = (xp.empty if batch_sizes is None else xp.zeros)((T, B, H), dtype=dtype)
+    tanh_cs = (_empty(xp, (T, B, H), dtype=dtype) if batch_sizes is None
+               else xp.zeros((T, B, H), dtype=dtype))
     hs[0] = 0 if h0 is None else h0
     cs[0] = 0 if c0 is None else c0
     rec = _empty(xp, (B, 4 * H), dtype=dtype)
@@ -493,11 +522,17 @@ def lstm_layer_backward(cache, dhs, dh_last=None, dc_last=None, input_grad=True,
     # (viewed as (T, B, 4, H)); the loop then only multiplies them by dc or dh:
     dgates = _empty(xp, (T, B, 4 * H), dtype=dtype)
     d4 = dgates.reshape(T, B, 4, H)
-    d4[:, :, 0] = gg * gi * (1.0 - gi)  # di_raw = dc * g * i(1-i)
-    d4[:, :, 1] = cs[:-1] * gf * (1.0 - gf)  # df_raw = dc * c_{t-1} * f(1-f)
-    d4[:, :, 2] = gi * (1.0 - gg * gg)  # dg_raw = dc * i * (1-g^2)
-    d4[:, :, 3] = tanh_cs * go * (1.0 - go)  # do_raw = dh * tanh(c_t) * o(1-o)
-    dc_dh = go * (1.0 - tanh_cs * tanh_cs)  # dc += dh * o * (1 - tanh(c_t)^2)
+    # (each as in-place products through one work array: no temporaries)
+    tmp3 = _empty(xp, (T, B, H), dtype=dtype)
+    _times_sigmoid_slope(xp, gi, gg, d4[:, :, 0], tmp3)  # di_raw = dc * g * i(1-i)
+    _times_sigmoid_slope(xp, gf, cs[:-1], d4[:, :, 1], tmp3)  # df_raw = dc * c_{t-1} * f(1-f)
+    _one_minus_square(xp, gg, tmp3)
+    xp.multiply(tmp3, gi, out=d4[:, :, 2])  # dg_raw = dc * i * (1-g^2)
+    _times_sigmoid_slope(xp, go, tanh_cs, d4[:, :, 3], tmp3)  # do_raw = dh * tanh(c_t) * o(1-o)
+    dc_dh = _empty(xp, (T, B, H), dtype=dtype)  # dc += dh * o * (1 - tanh(c_t)^2)
+    _one_minus_square(xp, tanh_cs, dc_dh)
+    dc_dh *= go
+    del tmp3
     if batch_sizes is not None:  # no gate gradient past a sequence's end
         dgates *= _step_mask(xp, batch_sizes, B, dtype)
     dh = _zeros_or_copy(xp, dh_last, (B, H), dtype)
@@ -563,7 +598,7 @@ def gru_layer_forward(xs, w_ih, w_hh, b_ih, b_hh, h0, batch_sizes=None):
         ``(hs, cache)`` with ``hs`` ``(T, B, H)`` (a view into the cache).
     """
     xp = _xp(xs)
-    xs = xp.ascontiguousarray(xs)
+    xs = _contiguous(xp, xs)
     T, B, I = xs.shape
     H = w_hh.shape[1]
     dtype = xs.dtype
@@ -578,7 +613,8 @@ def gru_layer_forward(xs, w_ih, w_hh, b_ih, b_hh, h0, batch_sizes=None):
     hs = _empty(xp, (T + 1, B, H), dtype=dtype)
     hs[0] = 0 if h0 is None else h0
     # past a sequence's end nothing writes hn: zeros keep the backward finite
-    hn = (xp.empty if batch_sizes is None else xp.zeros)((T, B, H), dtype=dtype)
+    hn = (_empty(xp, (T, B, H), dtype=dtype) if batch_sizes is None
+          else xp.zeros((T, B, H), dtype=dtype))
     rec = _empty(xp, (B, 3 * H), dtype=dtype)
     rhn = _empty(xp, (B, H), dtype=dtype)
     w_hh_t = w_hh.T
@@ -630,12 +666,20 @@ def gru_layer_backward(cache, dhs, dh_last=None, input_grad=True, step_grads=Non
     # The recurrent side sees pre-activations [r_raw, z_raw, hn]; their gradients go in
     # dgh (T, B, 3H), seeded before the loop with the factors that multiply dh:
     # dn_raw = dh * (1-z) * (1-n^2)
-    dn = (1.0 - z) * (1.0 - n * n)
+    # (each as in-place products through one work array: no temporaries)
+    tmp3 = _empty(xp, (T, B, H), dtype=dtype)
+    dn = _empty(xp, (T, B, H), dtype=dtype)
+    _one_minus_square(xp, n, dn)
+    xp.subtract(1.0, z, out=tmp3)
+    dn *= tmp3
     dgh = _empty(xp, (T, B, 3 * H), dtype=dtype)
     d3 = dgh.reshape(T, B, 3, H)
-    d3[:, :, 0] = dn * hn * r * (1.0 - r)  # dr_raw = dn_raw * hn * r(1-r)
-    d3[:, :, 1] = (hs[:-1] - n) * z * (1.0 - z)  # dz_raw = dh * (h_{t-1} - n) * z(1-z)
-    d3[:, :, 2] = dn * r  # dhn = dn_raw * r
+    xp.multiply(dn, hn, out=tmp3)
+    _times_sigmoid_slope(xp, r, tmp3, d3[:, :, 0], tmp3)  # dr_raw = dn_raw * hn * r(1-r)
+    xp.subtract(hs[:-1], n, out=d3[:, :, 1])
+    _times_sigmoid_slope(xp, z, d3[:, :, 1], d3[:, :, 1], tmp3)  # dz_raw = dh (h_{t-1} - n) z(1-z)
+    xp.multiply(dn, r, out=d3[:, :, 2])  # dhn = dn_raw * r
+    del tmp3
     if batch_sizes is not None:  # no gate gradient past a sequence's end
         mask = _step_mask(xp, batch_sizes, B, dtype)
         dgh *= mask
@@ -901,7 +945,7 @@ def _multilayer_forward(cell, x, params, states, num_layers, bidirectional, batc
             f"x: expected a 3-D {layout} or 2-D (timesteps, input_size) array, "
             f"got shape {tuple(x.shape)}"
         )
-    xs = xp.ascontiguousarray(xs)  # time-major (T, B, I)
+    xs = _contiguous(xp, xs)  # time-major (T, B, I)
     T, B, I = xs.shape
     if T == 0:
         raise ValueError(f"x: expected at least one timestep, got shape {tuple(x.shape)}")
@@ -1052,7 +1096,7 @@ def _multilayer_backward(cell, cache, grad_output, grad_finals, return_step_grad
         d_input = d_layer_out[:, 0, :]
         d_states = [s[:, 0, :] for s in d_states]
     elif cache.batch_first:
-        d_input = xp.ascontiguousarray(d_layer_out.transpose(1, 0, 2))
+        d_input = _contiguous(xp, d_layer_out.transpose(1, 0, 2))
     else:
         d_input = d_layer_out
     grads = {"input": d_input}

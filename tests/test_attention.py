@@ -99,6 +99,18 @@ def test_gradcheck_sdpa(kind):
                      (q, k, v))
 
 
+def test_grouped_query_attention_repeats_key_value_heads():
+    q, k, v = rand(2, 4, 3, 5), rand(2, 2, 6, 5), rand(2, 2, 6, 7)
+    out = F.scaled_dot_product_attention(q, k, v, enable_gqa=True)
+    ref = F.scaled_dot_product_attention(q, k.repeat_interleave(2, dim=1),
+                                         v.repeat_interleave(2, dim=1))
+    close(out, ref.numpy())
+    assert gradcheck(lambda q, k, v: F.scaled_dot_product_attention(q, k, v, enable_gqa=True),
+                     (rand(1, 4, 2, 3), rand(1, 2, 3, 3), rand(1, 2, 3, 2)))
+    with pytest.raises(RuntimeError, match="must divide the number of heads in query"):
+        F.scaled_dot_product_attention(q, rand(2, 3, 6, 5), rand(2, 3, 6, 7), enable_gqa=True)
+
+
 def test_gradcheck_sdpa_float_mask_and_scale():
     """A float mask is added to the scores, so it gets a gradient too."""
     q, k, v, mask = rand(2, 3, 4), rand(2, 5, 4), rand(2, 5, 3), rand(3, 5)

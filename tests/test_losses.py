@@ -515,6 +515,9 @@ def test_new_loss_argument_errors():
         nn.HuberLoss(delta=0.0)(x, x)
     with pytest.raises(ValueError, match="'batchmean'"):
         F.kl_div(x, x, reduction="avg")
+    with pytest.raises(ValueError, match="KLDivLoss: reduction must be one of 'mean', "
+                                         "'batchmean'"):
+        nn.KLDivLoss(reduction="avg")
     with pytest.raises(ValueError, match=r"l1_loss: input shape \(3, 4\) and target shape"):
         nn.L1Loss()(x, x[0])
     assert nn.L1Loss(reduce=False).reduction == "none"  # the deprecated flags still map

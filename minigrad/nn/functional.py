@@ -825,7 +825,9 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor,
     ``(..., L, S)``: bool (True = may attend) or float (added to the scores).
     ``is_causal``: position ``i`` attends to ``j <= i`` only (no ``attn_mask`` then).
     ``dropout_p``: dropout on the attention weights (always applied when > 0, as in
-    PyTorch: pass 0 in eval mode).  A fully masked row gives zeros.
+    PyTorch: pass 0 in eval mode).  A fully masked row gives zeros.  ``enable_gqa``:
+    ``key``/``value`` ``(..., Hkv, S, E)`` may have fewer heads than ``query``
+    ``(..., H, L, E)`` (``Hkv`` divides ``H``; each is repeated ``H / Hkv`` times).
     """
     for name, t in (("query", query), ("key", key), ("value", value)):
         _require_tensor(t, "scaled_dot_product_attention", name)
@@ -834,9 +836,16 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor,
             "Expected query, key, and value to all be at least 2 dimensional, but got "
             f"query.dim: {query.ndim} key.dim: {key.ndim} and value.dim: {value.ndim} "
             "instead.")
-    if enable_gqa:
-        raise NotImplementedError("scaled_dot_product_attention: enable_gqa=True (grouped "
-                                  "query attention) is not supported")
+    if enable_gqa and min(query.ndim, key.ndim, value.ndim) >= 3:
+        # grouped-query attention: each key/value head serves several query heads
+        heads = query.shape[-3]
+        for name, t in (("key", key), ("value", value)):
+            if heads % t.shape[-3] != 0:
+                raise RuntimeError(
+                    f"Number of heads in key and value must divide the number of heads in "
+                    f"query: got {heads} query heads and {t.shape[-3]} {name} heads")
+        key = key.repeat_interleave(heads // key.shape[-3], dim=key.ndim - 3)
+        value = value.repeat_interleave(heads // value.shape[-3], dim=value.ndim - 3)
     if query.shape[-1] != key.shape[-1]:
         raise RuntimeError(f"scaled_dot_product_attention: query and key must have the same "
                            f"embedding size, got {query.shape[-1]} and {key.shape[-1]}")

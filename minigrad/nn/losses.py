@@ -151,6 +151,9 @@ class KLDivLoss(_LegacyLoss):
     def __init__(self, size_average=None, reduce=None, reduction: str = "mean",
                  log_target: bool = False):
         reduction = F._legacy_reduction(size_average, reduce, reduction)
+        if reduction not in F.REDUCTIONS + ("batchmean",):
+            raise ValueError(f"KLDivLoss: reduction must be one of 'mean', 'batchmean', "
+                             f"'sum', 'none', got {reduction!r}")
         super().__init__(reduction="mean" if reduction == "batchmean" else reduction)
         self.reduction = reduction  # 'batchmean' is KLDivLoss's own
         self.log_target = log_target
