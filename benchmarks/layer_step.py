@@ -4,11 +4,12 @@
     python benchmarks/layer_step.py --batch 64 --timesteps 100
 
 For RNN, LSTM and GRU: minigrad's graph path (``nn.RNN``...), its fused path
-(``fused=True``), the hand-derived ``models.bptt`` forward/backward, and
-``torch.nn.RNN``... when PyTorch is installed.  The loss is ``sum(output * g)`` for a
-fixed random ``g``, so every implementation backpropagates the same upstream gradient.
-Implementations are interleaved in a fresh random order each round; medians after
-warm-up, float32.
+(``fused=True``) and the hand-derived ``models.bptt`` forward/backward, all in this one
+process (a comparison of minigrad's own paths; to compare with PyTorch, use
+``rnn_benchmark.py --cell lstm``, which runs every framework in a process of its own).
+The loss is ``sum(output * g)`` for a fixed random ``g``, so every implementation
+backpropagates the same upstream gradient.  Implementations are interleaved in a fresh
+random order each round; medians after warm-up, float32.
 """
 
 from __future__ import annotations
@@ -21,12 +22,6 @@ import sys
 import time
 
 import numpy as np
-
-# PyTorch's OpenMP threads spin after every parallel region by default and take the
-# cores from NumPy's BLAS threads in the same process (and from PyTorch's own next op):
-# on the 2-core test machine PASSIVE made every implementation, PyTorch's too, faster.
-# Set it before PyTorch is imported; an explicit setting in the environment wins.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -62,21 +57,6 @@ def runners(cell: str, B: int, T: int, I: int, H: int):
         backward(cache, g)
 
     out["models.bptt"] = hand
-    try:
-        import torch
-    except ImportError:
-        return out
-    tl = getattr(torch.nn, cell.upper())(I, H, batch_first=True)
-    with torch.no_grad():
-        for k, v in params.items():
-            getattr(tl, k).copy_(torch.from_numpy(v))
-    tx, tg = torch.from_numpy(x).requires_grad_(), torch.from_numpy(g)
-
-    def torch_step():
-        tl.zero_grad()
-        (tl(tx)[0] * tg).sum().backward()
-
-    out["torch"] = torch_step
     return out
 
 
@@ -102,7 +82,7 @@ def main(argv=None) -> None:
         order = list(fns.items())
         shuffle = random.Random(0).shuffle
         for _ in range(args.rounds):
-            shuffle(order)  # a fresh order each round: no one always follows PyTorch
+            shuffle(order)  # a fresh order each round: no one always follows another
             for k, fn in order:
                 t0 = time.perf_counter()
                 fn()

@@ -1,6 +1,9 @@
 """Per-op overhead of minigrad's autograd (and PyTorch's, when installed).
 
     python benchmarks/overhead.py
+    python benchmarks/overhead.py --torch-python /path/to/venv-with-torch/bin/python
+
+Each library is timed in a fresh process of its own, with its defaults.
 
 Reports microseconds for:
 * ``a + b`` forward only, (8, 8) float32 tensors with grad;
@@ -12,14 +15,16 @@ Reports microseconds for:
 
 from __future__ import annotations
 
+import argparse
+import importlib
+import json
 import os
 import statistics
+import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-import minigrad as mg  # noqa: E402
 
 
 def timeit(fn, repeat: int = 5, number: int = 2000) -> float:
@@ -64,15 +69,26 @@ def bench(lib, name) -> dict:
     return out
 
 
-def main() -> None:
-    results = {"minigrad": bench(mg, "minigrad")}
-    try:
-        import torch
-
-        torch.set_num_threads(1)
-        results["torch"] = bench(torch, "torch")
-    except ImportError:
-        pass
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--torch-python", default=sys.executable,
+                        help="interpreter for the PyTorch run (default: this one)")
+    parser.add_argument("--worker", choices=("minigrad", "torch"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.worker:
+        print(json.dumps(bench(importlib.import_module(args.worker), args.worker)))
+        return
+    results = {}
+    for lib, python in (("minigrad", sys.executable), ("torch", args.torch_python)):
+        proc = subprocess.run([python, os.path.abspath(__file__), "--worker", lib],
+                              capture_output=True, text=True, timeout=600)
+        if proc.returncode != 0:
+            if lib == "minigrad":
+                raise RuntimeError(f"the minigrad run failed:\n{proc.stderr}")
+            print(f"(torch not run: {proc.stderr.strip().splitlines()[-1]})",
+                  file=sys.stderr)
+            continue
+        results[lib] = json.loads(proc.stdout.strip().splitlines()[-1])
     rows = list(results["minigrad"])
     libs = list(results)
     print("| measure | " + " | ".join(libs) + " |")

@@ -11,11 +11,12 @@ state (a dot product), turns the scores into weights with a softmax, and mixes t
 encoder outputs with them, so it can look straight at the digit it needs. For
 reversal the weights should form an anti-diagonal: output 1 looks at the last input.
 
-Training uses teacher forcing: the decoder input is the true answer shifted right,
-``<s> 5 1 8`` for the target ``5 1 8 3 </s>``. Sources have different lengths and are
-right-padded; padded target positions get the ``ignore_index`` -100, so they are not
-part of the loss. At test time the decoder feeds back its own guesses (greedy
-decoding) until it writes ``</s>``; a string counts as right only if every digit is.
+Training uses teacher forcing (and Adam with a cosine learning-rate decay): the
+decoder input is the true answer shifted right, ``<s> 5 1 8`` for the target
+``5 1 8 3 </s>``. Sources have different lengths and are right-padded; padded target
+positions get the ``ignore_index`` -100, so they are not part of the loss. At test
+time the decoder feeds back its own guesses (greedy decoding) until it writes
+``</s>``; a string counts as right only if every digit is.
 """
 
 from __future__ import annotations
@@ -120,12 +121,16 @@ def main(argv=None) -> int:
     model = Seq2Seq(VOCAB, VOCAB, embed_dim=32, hidden_size=args.hidden, cell="gru",
                     attention=attention, padding_idx=PAD).to(args.device)
     optimizer = optim.Adam(model.parameters(), lr=args.lr)
+    steps_per_epoch = max(1, args.train_size // args.batch)
+    # the learning rate decays to 0 along a cosine: the last steps settle the weights,
+    # so the result does not hinge on where the final, noisy steps of Adam land
+    schedule = optim.lr_scheduler.CosineAnnealingLR(optimizer,
+                                                    T_max=args.epochs * steps_per_epoch)
     print(f"model: Seq2Seq(gru, hidden {args.hidden}, attention {args.attention}), "
           f"{model.num_parameters():,} parameters")
 
     # ---- training (teacher forcing) ------------------------------------------------
     src_train, len_train, in_train, out_train = train
-    steps_per_epoch = max(1, args.train_size // args.batch)
     bar = LossBar(total=args.epochs * steps_per_epoch, desc=f"seq2seq ({args.task})")
     for epoch in range(args.epochs):
         bar.set_epoch(epoch, args.epochs)
@@ -142,6 +147,7 @@ def main(argv=None) -> int:
             loss.backward()
             nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optimizer.step()
+            schedule.step()
             bar.update(loss.item())
     bar.close()
 

@@ -25,7 +25,7 @@ import sys
 
 # _common comes before NumPy: it limits NumPy's threads and puts the repository on
 # sys.path (see _common.py)
-from _common import fail, positive_int
+from _common import ArgumentParser, fail, positive_int
 
 # isort: split
 import minigrad as mg
@@ -53,8 +53,8 @@ def build_graph(cell: str = "rnn", layers: int = 2, steps: int = 4, *, fused: bo
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(description=__doc__,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cell", choices=tuple(LAYERS), default="rnn")
     parser.add_argument("--layers", type=positive_int, default=2, help="default 2")
     parser.add_argument("--steps", type=positive_int, default=4, help="timesteps (default 4)")

@@ -152,6 +152,16 @@ class Stream(IterableDataset):
         return iter(range(start, self.n, step))
 
 
+class Unsharded(IterableDataset):
+    """Says it has 2 samples, yields 4; every worker's copy yields all 4 (not sharded)."""
+
+    def __len__(self):
+        return 2
+
+    def __iter__(self):
+        return iter(range(4))
+
+
 class WorkerReport(Dataset):
     """What each sample's worker knows: its id, seed and a draw from each stream."""
 
@@ -738,6 +748,28 @@ def test_iterable_dataset_sharded_across_workers():
     assert sorted(v for b in batches for v in b) == list(range(10))
     assert [b.tolist() for b in DataLoader(Stream(10), batch_size=3, num_workers=2,
                                            drop_last=True)] == [[0, 2, 4], [1, 3, 5]]
+
+
+@pytest.mark.usefixtures("deadline")
+@pytest.mark.parametrize("num_workers", [0, 2])
+def test_iterable_dataset_that_yields_more_than_its_len_warns(num_workers):
+    loader = DataLoader(Unsharded(), batch_size=None, num_workers=num_workers)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert sorted(loader) == sorted(list(range(4)) * max(1, num_workers))  # len not asked
+    assert len(loader) == 2
+    with pytest.warns(UserWarning, match=r"Length of IterableDataset .* was reported to be 2 "
+                                         r"\(when accessing len\(dataloader\)\), but \d+ "
+                                         r"samples have been fetched") as caught:
+        assert len(list(loader)) == 4 * max(1, num_workers)
+    assert "but 3 samples" in str(caught[0].message)  # from the first one past len()
+    hint = any("IterableDataset replica at each worker" in str(w.message) for w in caught)
+    assert hint == (num_workers > 0)
+    sharded = DataLoader(Stream(6), batch_size=None, num_workers=num_workers)
+    assert len(sharded) == 6
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert sorted(sharded) == list(range(6))  # as many as len(): no warning
 
 
 @pytest.mark.usefixtures("deadline")

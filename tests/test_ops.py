@@ -525,6 +525,8 @@ def _method_specs() -> list[OpSpec]:
                lambda a: (np.abs(a) ** 3).sum(1) ** (1 / 3), s3, "nonzero"),
         OpSpec("norm-p1", lambda x: x.norm(1, dim=0), lambda a: np.abs(a).sum(0), s3,
                "nonzero"),
+        OpSpec("norm-p-half", lambda x: x.norm(0.5, dim=1),
+               lambda a: (np.abs(a) ** 0.5).sum(1) ** 2, s3, "nonzero"),
         OpSpec("norm-inf", lambda x: x.norm(math.inf, dim=1),
                lambda a: np.abs(a).max(1), s3, "distinct-nonzero"),
         OpSpec("normalize", F.normalize, lambda a: a / np.linalg.norm(a, axis=1, keepdims=True),
@@ -1146,6 +1148,18 @@ def test_norm_has_zero_gradient_at_zero():
         warnings.simplefilter("error", RuntimeWarning)
         (x.norm(dim=1).sum() + x.norm(3) + x.norm()).backward()
     assert x.grad.tolist() == [[0.0] * 3] * 2
+
+
+@pytest.mark.parametrize("p, expected", [  # torch.norm(x, p).backward() in PyTorch 2.13
+    (0.5, [0.0, 1.7071067811865472, -2.414213562373095]),
+    (1.5, [0.0, 0.9040134034531213, -0.6392340078652324]),
+    (3, [0.0, 0.9244816991341795, -0.2311204247835449])])
+def test_p_norm_gradient_is_zero_at_a_zero_element(p, expected):
+    x = mg.tensor([0.0, 2.0, -1.0], dtype=mg.float64, requires_grad=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        x.norm(p).backward()
+    np.testing.assert_allclose(x.grad.numpy(), expected, rtol=1e-12, atol=0)
 
 
 def test_nan_to_num_passes_the_gradient_only_where_finite():

@@ -516,15 +516,20 @@ def _sample_weights(input, target, weight, ignore_index, name):  # noqa: A002
     factor: 0 where ignored, else the class weight or 1)."""
     xp = backend.get_array_module(target)
     num_classes = input.shape[1]
-    valid = target != ignore_index
-    bad = valid & ((target < 0) | (target >= num_classes))
-    if bad.any():
-        value = int(target[bad].reshape(-1)[0])
-        raise IndexError(
-            f"{name}: target {value} is out of range: expected class indices in "
-            f"[0, {num_classes - 1}] (or ignore_index={ignore_index})")
-    safe_target = xp.where(valid, target, 0)
-    sample_weight = valid.astype(input.dtype)
+    if (target.size and not 0 <= ignore_index < num_classes
+            and 0 <= int(target.min()) and int(target.max()) < num_classes):
+        # the common case, in two reductions: every id valid, none ignored
+        safe_target, sample_weight = target, xp.ones(target.shape, input.dtype)
+    else:
+        valid = target != ignore_index
+        bad = valid & ((target < 0) | (target >= num_classes))
+        if bad.any():
+            value = int(target[bad].reshape(-1)[0])
+            raise IndexError(
+                f"{name}: target {value} is out of range: expected class indices in "
+                f"[0, {num_classes - 1}] (or ignore_index={ignore_index})")
+        safe_target = xp.where(valid, target, 0)
+        sample_weight = valid.astype(input.dtype)
     if weight is not None:
         if weight.shape != (num_classes,):
             raise ValueError(f"{name}: weight must have shape ({num_classes},) (one per "

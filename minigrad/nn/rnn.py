@@ -498,7 +498,6 @@ class RNNBase(Module):
         if isinstance(x, PackedSequence):
             return self._run_packed(x, states)
         unbatched, B = self._check_forward_args(x, states)
-        H, D, cell = self.hidden_size, 2 if self.bidirectional else 1, self._cell
         if unbatched:  # (T, I) -> (T, 1, I), states (L*D, H) -> (L*D, 1, H)
             x = S.Reshape.apply(x, shape=(x.shape[0], 1, x.shape[1]))
             states = tuple(None if s is None else S.Reshape.apply(
@@ -506,40 +505,48 @@ class RNNBase(Module):
         batch_first = self.batch_first and not unbatched
         if batch_first:  # time-major inside: (B, T, I) -> (T, B, I), a view
             x = S.Transpose.apply(x, dim0=0, dim1=1)
+        run = fused_direction if self.fused else _graph_direction
+        # the top layer stacks its steps straight into the (B, T, .) result
+        output, finals = self._run_layers(x, states, B, run, feature_dim=2,
+                                          top_out_dim=1 if batch_first else 0,
+                                          observer=getattr(_watch, "observer", None))
+        if unbatched:
+            output = S.Reshape.apply(output, shape=(output.shape[0], output.shape[2]))
+            finals = [S.Reshape.apply(f, shape=(f.shape[0], f.shape[2])) for f in finals]
+        return output, finals
+
+    def _run_layers(self, layer_in: Tensor, states: tuple, B: int, run, *, feature_dim: int,
+                    top_out_dim: int = 0, observer=None, **run_kwargs) -> tuple:
+        """Every layer and direction, by ``run`` (a ``*_direction`` function), from the
+        time-major input ``layer_in``; inter-layer dropout in training.  The directions'
+        outputs are joined on ``feature_dim``; the top layer's steps are stacked on
+        ``top_out_dim``.  Returns ``(output, final states (L*D, B, H) per state)``."""
+        H, D, cell = self.hidden_size, 2 if self.bidirectional else 1, self._cell
         per_layer = [None if s is None else _split(s, sizes=(1,) * s.shape[0], dim=0,
                                                    squeeze=True) for s in states]
-        run = fused_direction if self.fused else _graph_direction
-        observer = getattr(_watch, "observer", None)
         finals: list[list[Tensor]] = [[] for _ in states]
-        layer_in = x
         for k in range(self.num_layers):
             if k > 0 and self.dropout > 0 and self.training:
                 from . import functional as F
 
                 layer_in = F.dropout(layer_in, p=self.dropout, training=True)
-            # the top layer stacks its steps straight into the (B, T, .) result
-            out_dim = 1 if (batch_first and k == self.num_layers - 1) else 0
+            out_dim = top_out_dim if k == self.num_layers - 1 else 0
             outs = []
             for d in range(D):
                 idx = k * D + d
                 weights = tuple(None if n is None else getattr(self, n)
                                 for n in self._flat_weights_names[idx])
-                init_states = tuple(_zeros(x, (B, H)) if s is None else s[idx]
+                init_states = tuple(_zeros(layer_in, (B, H)) if s is None else s[idx]
                                     for s in per_layer)
                 if observer is not None:
                     observer.enter(self, k, d)
                 out, fin = run(cell, layer_in, init_states, weights, reverse=d == 1,
-                               out_dim=out_dim, nonlinearity=self.nonlinearity)
+                               out_dim=out_dim, nonlinearity=self.nonlinearity, **run_kwargs)
                 outs.append(out)
                 for f_list, f in zip(finals, fin):
                     f_list.append(f)
-            layer_in = outs[0] if D == 1 else S.Cat.apply(*outs, dim=2)
-        output = layer_in
-        finals = [_stack(*f, dim=0) for f in finals]
-        if unbatched:
-            output = S.Reshape.apply(output, shape=(output.shape[0], output.shape[2]))
-            finals = [S.Reshape.apply(f, shape=(f.shape[0], f.shape[2])) for f in finals]
-        return output, finals
+            layer_in = outs[0] if D == 1 else S.Cat.apply(*outs, dim=feature_dim)
+        return layer_in, [_stack(*f, dim=0) for f in finals]
 
     def _run_packed(self, packed: PackedSequence, states: tuple) -> tuple:
         """The layers over a :class:`PackedSequence`, as PyTorch: the caller's states
@@ -548,33 +555,11 @@ class RNNBase(Module):
         ``batch_sizes`` mode), and the final states -- each taken at its sequence's
         end -- go back to the caller's order.  Returns ``(PackedSequence, finals)``."""
         B = self._check_packed_args(packed, states)
-        H, D, cell = self.hidden_size, 2 if self.bidirectional else 1, self._cell
-        batch_sizes = packed.batch_sizes.data
         states = [_permute_batch(s, packed.sorted_indices) for s in states]
-        per_layer = [None if s is None else _split(s, sizes=(1,) * s.shape[0], dim=0,
-                                                   squeeze=True) for s in states]
         run = fused_direction if self.fused else _graph_direction_packed
-        finals: list[list[Tensor]] = [[] for _ in states]
-        layer_in = packed.data
-        for k in range(self.num_layers):
-            if k > 0 and self.dropout > 0 and self.training:
-                from . import functional as F
-
-                layer_in = F.dropout(layer_in, p=self.dropout, training=True)
-            outs = []
-            for d in range(D):
-                idx = k * D + d
-                weights = tuple(None if n is None else getattr(self, n)
-                                for n in self._flat_weights_names[idx])
-                init_states = tuple(_zeros(layer_in, (B, H)) if s is None else s[idx]
-                                    for s in per_layer)
-                out, fin = run(cell, layer_in, init_states, weights, reverse=d == 1,
-                               nonlinearity=self.nonlinearity, batch_sizes=batch_sizes)
-                outs.append(out)
-                for f_list, f in zip(finals, fin):
-                    f_list.append(f)
-            layer_in = outs[0] if D == 1 else S.Cat.apply(*outs, dim=1)
-        finals = [_permute_batch(_stack(*f, dim=0), packed.unsorted_indices) for f in finals]
+        layer_in, finals = self._run_layers(packed.data, states, B, run, feature_dim=1,
+                                            batch_sizes=packed.batch_sizes.data)
+        finals = [_permute_batch(f, packed.unsorted_indices) for f in finals]
         output = PackedSequence(layer_in, packed.batch_sizes, packed.sorted_indices,
                                 packed.unsorted_indices)
         return output, finals

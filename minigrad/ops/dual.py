@@ -60,19 +60,50 @@ def log(x):
     return x.log() if _is_tensor(x) else get_array_module(x).log(x)
 
 
+def exp(x):
+    return x.exp() if _is_tensor(x) else get_array_module(x).exp(x)
+
+
+def tanh(x):
+    return x.tanh() if _is_tensor(x) else get_array_module(x).tanh(x)
+
+
+def sigmoid(x):
+    """``1 / (1 + e^-x)``; on arrays as ``(tanh(x/2) + 1) / 2`` (no overflow for x << 0)."""
+    if _is_tensor(x):
+        return x.sigmoid()
+    return 0.5 * (get_array_module(x).tanh(0.5 * x) + 1)
+
+
 def sign(x):
     """Derivative of |x| (0 at 0); a constant either way."""
     data = x.data if _is_tensor(x) else x
     return get_array_module(data).sign(data)
 
 
+def select(mask, a, b):
+    """``where(mask, a, b)`` for a constant bool ``mask`` and arrays, Tensors or Python
+    numbers ``a``/``b`` (at least one an array or Tensor); differentiable in ``a`` and
+    ``b`` when they are Tensors."""
+    mask = mask.data if _is_tensor(mask) else mask
+    if _is_tensor(a) or _is_tensor(b):
+        from .elementwise import Where
+
+        like = a if _is_tensor(a) else b
+        xp = get_array_module(like.data)
+        cls = type(like)
+        a = a if _is_tensor(a) else cls._make(xp.asarray(a, dtype=like.dtype))
+        b = b if _is_tensor(b) else cls._make(xp.asarray(b, dtype=like.dtype))
+        return Where.apply(a, b, condition=mask)
+    like = a if hasattr(a, "dtype") else b
+    xp = get_array_module(like)
+    return xp.where(mask, a, b).astype(like.dtype, copy=False)
+
+
 def zero_where(mask, x):
     """``x`` with zeros where ``mask`` (a constant) is true.  A select, not a product:
     ``0 * inf`` and ``0 * nan`` would stay nan."""
-    mask = mask.data if _is_tensor(mask) else mask
     if _is_tensor(x):
-        from .elementwise import Where
-
-        zero = type(x)._make(get_array_module(x.data).zeros((), dtype=x.dtype))
-        return Where.apply(zero, x, condition=mask)
+        return select(mask, 0, x)
+    mask = mask.data if _is_tensor(mask) else mask
     return get_array_module(x).where(mask, x.dtype.type(0), x)

@@ -91,14 +91,20 @@ _PARALLEL_BYTES = 1 << 23  # arrays from 8 MiB up are split among threads
 _executor = None
 
 
+_CPUS = min(4, os.cpu_count() or 1)
+
+
 def _threads() -> int:
-    return min(4, os.cpu_count() or 1)
+    return _CPUS
 
 
 def _row_blocks(fn, x) -> None:
     """Call ``fn(rows)`` for slices of rows covering the 2-D NumPy array ``x``, block
     by block; big arrays are split among ``_threads()`` threads."""
     global _executor
+    if x.nbytes <= _BLOCK_BYTES:  # one block
+        fn(slice(None))
+        return
     n, row_bytes = x.shape[0], max(1, x.shape[1] * x.itemsize)
     step = max(1, _BLOCK_BYTES // row_bytes)
     blocks = [slice(i, min(i + step, n)) for i in range(0, n, step)]

@@ -1,8 +1,8 @@
 """More elementwise ops: ``sin cos log1p expm1 erf``, ``maximum``/``minimum``, division
 with rounding, ``nan_to_num``, ``clone`` and the activations ``gelu`` and ``softplus``.
 
-As in ``elementwise``, each backward is written with operators and the small dual
-helpers below (which take an array or a Tensor), so that under
+As in ``elementwise``, each backward is written with operators and the dual helpers
+of ``ops.dual`` and below (which take an array or a Tensor), so that under
 ``backward(create_graph=True)`` the same formula records a differentiable graph.
 """
 
@@ -14,7 +14,7 @@ import numpy as _np
 
 from ..autograd.function import Op
 from ..backend import get_array_module
-from .dual import _is_tensor, sum_to, zero_where
+from .dual import _is_tensor, exp, select, sigmoid, sum_to, tanh, zero_where
 
 # --- dual helpers (array or Tensor) -------------------------------------------------
 
@@ -27,47 +27,16 @@ def _cos(x):
     return Cos.apply(x) if _is_tensor(x) else get_array_module(x).cos(x)
 
 
-def _exp(x):
-    return x.exp() if _is_tensor(x) else get_array_module(x).exp(x)
-
-
-def _tanh(x):
-    return x.tanh() if _is_tensor(x) else get_array_module(x).tanh(x)
-
-
-def _sigmoid(x):
-    if _is_tensor(x):
-        return x.sigmoid()
-    return 0.5 * (get_array_module(x).tanh(0.5 * x) + 1)  # no overflow for x << 0
-
-
 def _erf(x):
     return Erf.apply(x) if _is_tensor(x) else erf_array(x)
-
-
-def select(mask, a, b):
-    """``where(mask, a, b)`` for a constant bool ``mask`` and arrays, Tensors or Python
-    numbers ``a``/``b`` (at least one an array or Tensor); differentiable in ``a`` and
-    ``b`` when they are Tensors."""
-    mask = mask.data if _is_tensor(mask) else mask
-    if _is_tensor(a) or _is_tensor(b):
-        from .elementwise import Where
-
-        like = a if _is_tensor(a) else b
-        xp = get_array_module(like.data)
-        cls = type(like)
-        a = a if _is_tensor(a) else cls._make(xp.asarray(a, dtype=like.dtype))
-        b = b if _is_tensor(b) else cls._make(xp.asarray(b, dtype=like.dtype))
-        return Where.apply(a, b, condition=mask)
-    like = a if hasattr(a, "dtype") else b
-    xp = get_array_module(like)
-    return xp.where(mask, a, b).astype(like.dtype, copy=False)
 
 
 # --- trigonometric and exponential ----------------------------------------------------
 
 
 class Sin(Op):
+    """``sin(x)``; backward ``cos(x)``."""
+
     @staticmethod
     def forward(ctx, x):
         ctx.save_for_backward(x)
@@ -80,6 +49,8 @@ class Sin(Op):
 
 
 class Cos(Op):
+    """``cos(x)``; backward ``-sin(x)``."""
+
     @staticmethod
     def forward(ctx, x):
         ctx.save_for_backward(x)
@@ -168,6 +139,8 @@ def erf_array(x):
 
 
 class Erf(Op):
+    """The error function; backward ``2/sqrt(pi) e^(-x^2)``."""
+
     @staticmethod
     def forward(ctx, x):
         ctx.save_for_backward(x)
@@ -176,7 +149,7 @@ class Erf(Op):
     @staticmethod
     def backward(ctx, grad):
         (x,) = ctx.saved_tensors
-        return grad * (_exp(-(x * x)) * (2 / math.sqrt(math.pi)))  # erf' = 2/sqrt(pi) e^-x^2
+        return grad * (exp(-(x * x)) * (2 / math.sqrt(math.pi)))  # erf' = 2/sqrt(pi) e^-x^2
 
 
 # --- binary ---------------------------------------------------------------------------
@@ -283,11 +256,11 @@ _GELU_CUBIC = 0.044715
 def _gelu_grad(x, approximate: str):
     """d gelu / dx: ``Phi(x) + x phi(x)`` exactly, or the derivative of the tanh form."""
     if approximate == "tanh":
-        t = _tanh((x + x * x * x * _GELU_CUBIC) * _SQRT_2_OVER_PI)
+        t = tanh((x + x * x * x * _GELU_CUBIC) * _SQRT_2_OVER_PI)
         du = (x * x * (3 * _GELU_CUBIC) + 1) * _SQRT_2_OVER_PI
         return (t + 1) * 0.5 + x * (1 - t * t) * du * 0.5
     cdf = (_erf(x * _INV_SQRT_2) + 1) * 0.5
-    return cdf + x * _exp(x * x * -0.5) * _INV_SQRT_2PI
+    return cdf + x * exp(x * x * -0.5) * _INV_SQRT_2PI
 
 
 class GELU(Op):
@@ -327,4 +300,4 @@ class Softplus(Op):
     @staticmethod
     def backward(ctx, grad):
         (x,) = ctx.saved_tensors
-        return grad * select(ctx.linear, 1.0, _sigmoid(x * ctx.beta))
+        return grad * select(ctx.linear, 1.0, sigmoid(x * ctx.beta))

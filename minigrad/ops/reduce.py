@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..autograd.function import Op
 from ..backend import get_array_module
-from .dual import broadcast_to
+from .dual import _is_tensor, broadcast_to, sign, zero_where
 
 
 def normalize_dims(dim, ndim: int, op: str) -> tuple:
@@ -130,7 +130,8 @@ class PNorm(Op):
     """The vector p-norm over ``axes``: ``(sum |x|^p)^(1/p)`` (``p`` finite, > 0).
 
     Backward: ``d norm / dx = sign(x) |x|^(p-1) / norm^(p-1)`` (``x / norm`` for p = 2),
-    taken as 0 where the norm is 0 (as PyTorch's subgradient).
+    taken as 0 where the norm is 0 and at ``x = 0`` (as PyTorch's subgradient; for
+    ``p < 1`` the power alone would be infinite there).
     """
 
     @staticmethod
@@ -148,8 +149,6 @@ class PNorm(Op):
 
     @staticmethod
     def backward(ctx, grad):
-        from .dual import _is_tensor, sign, zero_where
-
         x, out = ctx.saved_tensors
         norm = out.reshape(ctx.kept)
         vanishing = (norm.data if _is_tensor(norm) else norm) == 0
@@ -158,6 +157,10 @@ class PNorm(Op):
         if ctx.p == 2:
             local = x / safe
         else:
-            magnitude = x.abs() if _is_tensor(x) else get_array_module(x).abs(x)
+            x_data = x.data if _is_tensor(x) else x
+            # |x| with 1 where x = 0: there sign(x) = 0 gives the 0, and no 0^(p-1) = inf
+            # (p < 1) turns it into nan, in this backward or the next
+            magnitude = (x.abs() if _is_tensor(x) else get_array_module(x).abs(x)) + (
+                x_data == 0)
             local = sign(x) * magnitude ** (ctx.p - 1) / safe ** (ctx.p - 1)
         return zero_where(vanishing, g * local)

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from ..autograd.function import Op
-from .dual import _is_tensor, zero_where
-from .pointwise import select
+from .dual import _is_tensor, select, zero_where
 
 
 def _flip(x, dim: int):

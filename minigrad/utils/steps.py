@@ -63,12 +63,14 @@ class StepRecord(list):
 
     # -- called by nn.rnn ------------------------------------------------------
     def enter(self, module, layer: int, direction: int) -> None:
+        """A layer direction of ``module`` starts: the next steps belong to it."""
         self._where = (module, layer, direction)
         if module.fused:
             self.fused.append(self._where)
 
     def step(self, t: int, step_input: Tensor, previous: tuple, states: tuple,
              constants: tuple) -> None:
+        """Record one timestep of the current layer direction."""
         module, layer, direction = self._where
         shared = tuple(c for c in constants if isinstance(c, Tensor))
         self.append(RecordedStep(module, layer, direction, t, step_input, tuple(previous),

@@ -73,12 +73,24 @@ def lengths_of(batch_sizes: np.ndarray) -> np.ndarray:
     return np.repeat(np.arange(1, len(batch_sizes) + 1), counts)[::-1].copy()
 
 
+def concat_positions(lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(b, t)`` of every row of the sequences laid end to end: row ``n`` of the
+    concatenation is timestep ``t[n]`` of sequence ``b[n]`` (``lengths[b]`` rows each)."""
+    seq = np.repeat(np.arange(len(lengths)), lengths)
+    return seq, np.arange(len(seq)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+
+
 def packed_positions(batch_sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``(t, b)`` of every packed row: row ``n`` is timestep ``t[n]`` of sorted
-    sequence ``b[n]``."""
-    steps = np.repeat(np.arange(len(batch_sizes)), batch_sizes)
-    starts = np.cumsum(batch_sizes) - batch_sizes
-    return steps, np.arange(len(steps)) - starts[steps]
+    sequence ``b[n]``.  (The packed rows are the steps' blocks laid end to end.)"""
+    return concat_positions(batch_sizes)
+
+
+def _padded_index(seq: np.ndarray, steps: np.ndarray, batch_first: bool, like: Tensor) -> tuple:
+    """The index of positions ``(steps, seq)`` in a padded tensor (``(seq, steps)`` with
+    ``batch_first``), on ``like``'s device."""
+    index = (seq, steps) if batch_first else (steps, seq)
+    return tuple(_on(i, like) for i in index)
 
 
 def invert_permutation(permutation: Tensor | None) -> Tensor | None:
@@ -207,22 +219,28 @@ class PackedSequence(_PackedFields):
                           move(self.unsorted_indices))
 
     def cuda(self) -> PackedSequence:
+        """``self.to('cuda')``."""
         return self.to("cuda")
 
     def cpu(self) -> PackedSequence:
+        """``self.to('cpu')``."""
         return self.to("cpu")
 
     def double(self) -> PackedSequence:
+        """``data`` as float64."""
         return self.to(np.float64)
 
     def float(self) -> PackedSequence:
+        """``data`` as float32."""
         return self.to(np.float32)
 
     @property
     def is_cuda(self) -> bool:
+        """Whether ``data`` is on the GPU."""
         return self.data.device == "cuda"
 
     def is_pinned(self) -> bool:
+        """Always False (minigrad does not page-lock host memory)."""
         return False
 
     # -- the layout, as host arrays ---------------------------------------------------
@@ -239,6 +257,13 @@ def _check_tensor(who: str, name: str, value, min_ndim: int) -> None:
                          f"{tuple(value.shape)}")
 
 
+def _padded_args(who: str, name: str, padded, lengths, batch_first: bool):
+    """Check a padded batch and its lengths; ``(lengths as int64, batch, steps)``."""
+    _check_tensor(who, name, padded, 2)
+    batch_dim, time_dim = (0, 1) if batch_first else (1, 0)
+    return _as_lengths(lengths, who), padded.shape[batch_dim], padded.shape[time_dim]
+
+
 def pack_padded_sequence(input: Tensor, lengths, batch_first: bool = False,  # noqa: A002
                          enforce_sorted: bool = True) -> PackedSequence:
     """Pack a padded batch: ``input`` ``(T, B, *)`` (``(B, T, *)`` with
@@ -249,18 +274,14 @@ def pack_padded_sequence(input: Tensor, lengths, batch_first: bool = False,  # n
     packed ``data`` is one gather of ``input``.
     """
     who = "pack_padded_sequence"
-    _check_tensor(who, "input", input, 2)
-    lengths = _as_lengths(lengths, who)
-    batch_dim, time_dim = (0, 1) if batch_first else (1, 0)
-    _check_lengths(lengths, input.shape[batch_dim], input.shape[time_dim], enforce_sorted,
-                   who)
+    lengths, batch, steps = _padded_args(who, "input", input, lengths, batch_first)
+    _check_lengths(lengths, batch, steps, enforce_sorted, who)
     sorted_lengths, order = _sort(lengths, enforce_sorted)
     batch_sizes = batch_sizes_of(sorted_lengths)
     steps, rows = packed_positions(batch_sizes)
     if order is not None:
         rows = order[rows]  # the caller's batch position of each packed row
-    index = (rows, steps) if batch_first else (steps, rows)
-    data = Q.GatherRows.apply(input, index=tuple(_on(i, input) for i in index))
+    data = Q.GatherRows.apply(input, index=_padded_index(rows, steps, batch_first, input))
     sorted_indices = None if order is None else Tensor._make(_on(order, input))
     return PackedSequence(data, batch_sizes, sorted_indices)
 
@@ -297,8 +318,8 @@ def pad_packed_sequence(sequence: PackedSequence, batch_first: bool = False,
         lengths = caller_lengths
     data = sequence.data
     shape = ((batch, max_length) if batch_first else (max_length, batch)) + data.shape[1:]
-    index = (rows, steps) if batch_first else (steps, rows)
-    padded = Q.ScatterRows.apply(data, shape=shape, index=tuple(_on(i, data) for i in index),
+    padded = Q.ScatterRows.apply(data, shape=shape,
+                                 index=_padded_index(rows, steps, batch_first, data),
                                  fill=padding_value)
     return padded, _cpu_long(lengths)
 
@@ -344,15 +365,13 @@ def pad_sequence(sequences: Sequence[Tensor], batch_first: bool = False,
     sequences = _check_sequences(sequences, who)
     lengths = np.array([s.shape[0] for s in sequences], dtype=np.int64)
     batch, max_length = len(sequences), int(lengths.max())
-    # row n of the concatenation is step ``steps[n]`` of sequence ``rows[n]``
-    rows = np.repeat(np.arange(batch), lengths)
-    steps = np.arange(len(rows)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    rows, steps = concat_positions(lengths)
     if padding_side == "left":
         steps += np.repeat(max_length - lengths, lengths)
     flat = _concat(sequences)
     shape = ((batch, max_length) if batch_first else (max_length, batch)) + flat.shape[1:]
-    index = (rows, steps) if batch_first else (steps, rows)
-    return Q.ScatterRows.apply(flat, shape=shape, index=tuple(_on(i, flat) for i in index),
+    return Q.ScatterRows.apply(flat, shape=shape,
+                               index=_padded_index(rows, steps, batch_first, flat),
                                fill=padding_value)
 
 
@@ -388,19 +407,15 @@ def unpad_sequence(padded_sequences: Tensor, lengths, batch_first: bool = False)
     (``padded[b, :lengths[b]]`` with ``batch_first``).  A length beyond the padded
     dimension takes the whole row, as PyTorch's does."""
     who = "unpad_sequence"
-    _check_tensor(who, "padded_sequences", padded_sequences, 2)
-    lengths = _as_lengths(lengths, who)
-    batch_dim, time_dim = (0, 1) if batch_first else (1, 0)
-    batch, max_length = padded_sequences.shape[batch_dim], padded_sequences.shape[time_dim]
+    lengths, batch, max_length = _padded_args(who, "padded_sequences", padded_sequences,
+                                              lengths, batch_first)
     if len(lengths) != batch:
         raise RuntimeError(f"{who}: Expected `len(lengths)` to be equal to batch_size, but "
                            f"got {len(lengths)} (batch_size={batch})")
     lengths = np.clip(lengths, 0, max_length)
-    rows = np.repeat(np.arange(batch), lengths)
-    steps = np.arange(len(rows)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-    index = (rows, steps) if batch_first else (steps, rows)
+    rows, steps = concat_positions(lengths)
     flat = Q.GatherRows.apply(padded_sequences,
-                              index=tuple(_on(i, padded_sequences) for i in index))
+                              index=_padded_index(rows, steps, batch_first, padded_sequences))
     return _split_rows(flat, lengths)
 
 
@@ -417,9 +432,7 @@ def unpack_sequence(packed_sequences: PackedSequence) -> list[Tensor]:
     unsorted = _host(packed_sequences.unsorted_indices)
     sorted_row = np.arange(len(lengths)) if unsorted is None else unsorted
     caller_lengths = lengths[sorted_row]
-    seq = np.repeat(np.arange(len(lengths)), caller_lengths)
-    steps = np.arange(len(seq)) - np.repeat(np.cumsum(caller_lengths) - caller_lengths,
-                                            caller_lengths)
+    seq, steps = concat_positions(caller_lengths)
     data = packed_sequences.data
     flat = Q.GatherRows.apply(data, index=(_on(starts[steps] + sorted_row[seq], data),))
     return _split_rows(flat, caller_lengths)

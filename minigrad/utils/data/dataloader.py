@@ -42,7 +42,7 @@ from ._utils import worker as _worker
 from ._utils.collate import default_collate, default_convert
 from ._utils.fetch import create_fetcher
 from .dataset import Dataset, IterableDataset
-from .sampler import BatchSampler, RandomSampler, Sampler, SequentialSampler
+from .sampler import BatchSampler, RandomSampler, Sampler, SequentialSampler, _check_generator
 
 __all__ = ["DataLoader"]
 
@@ -90,7 +90,8 @@ class DataLoader(Generic[T_co]):
             epochs.
 
     ``len(loader)`` is the number of batches (for an ``IterableDataset``, an estimate
-    from ``len(dataset)``).
+    from ``len(dataset)``; once it was asked, a pass that yields more than
+    ``len(dataset)`` warns, as PyTorch does).
     """
 
     _initialized = False
@@ -126,9 +127,7 @@ class DataLoader(Generic[T_co]):
                              f"prefetch_factor={prefetch_factor}")
         if persistent_workers and num_workers == 0:
             raise ValueError("persistent_workers option needs num_workers > 0")
-        if generator is not None and not isinstance(generator, Generator):
-            raise TypeError(f"generator must be a minigrad.Generator or None, got "
-                            f"{type(generator).__name__}")
+        _check_generator(generator)
         context = _check_context(multiprocessing_context, num_workers)
 
         is_iterable = isinstance(dataset, IterableDataset)
@@ -180,6 +179,7 @@ class DataLoader(Generic[T_co]):
         self.persistent_workers = persistent_workers
         self._is_iterable = is_iterable
         self._iterator = None
+        self._iterable_len_called = None  # len(dataset) once len(loader) asked for it
         self._initialized = True
         _warn_if_too_many_workers(num_workers)
 
@@ -217,7 +217,8 @@ class DataLoader(Generic[T_co]):
 
     def __len__(self) -> int:
         if self._is_iterable:
-            length = len(self.dataset)  # TypeError when the stream has no length
+            # TypeError when the stream has no length; kept, to warn when it yields more
+            length = self._iterable_len_called = len(self.dataset)
             if self.batch_size is not None:
                 length = (length // self.batch_size if self.drop_last
                           else math.ceil(length / self.batch_size))
@@ -267,12 +268,40 @@ class _BaseIter:
         self._index_sampler = loader._index_sampler
         self._collate_fn = loader.collate_fn
         self._sampler_iter = iter(self._index_sampler)
+        self._num_workers = loader.num_workers
+        self._count_from(loader)
         # drawn every epoch, also without workers, so that the random streams advance
         # the same way whatever num_workers is (as PyTorch)
         self._base_seed = _draw_base_seed(loader.generator)
 
     def __iter__(self):
         return self
+
+    def _count_from(self, loader: DataLoader) -> None:
+        """Start counting the yielded batches of a pass (see ``__next__``)."""
+        self._num_yielded = 0
+        self._len_called = loader._iterable_len_called
+
+    def __next__(self):
+        data = self._next_data()
+        self._num_yielded += 1
+        # an iterable dataset whose copies in the workers all yield the whole stream
+        # gives more than len(dataset): say so, as PyTorch (which also compares the
+        # batch count with len(dataset))
+        if self._is_iterable and self._len_called is not None and (
+                self._num_yielded > self._len_called):
+            message = (f"Length of IterableDataset {self._dataset} was reported to be "
+                       f"{self._len_called} (when accessing len(dataloader)), but "
+                       f"{self._num_yielded} samples have been fetched. ")
+            if self._num_workers > 0:
+                message += ("For multiprocessing data-loading, this could be caused by not "
+                            "properly configuring the IterableDataset replica at each "
+                            "worker (see minigrad.utils.data.get_worker_info).")
+            warnings.warn(message, stacklevel=2)
+        return data
+
+    def _next_data(self):
+        raise NotImplementedError
 
     def __len__(self) -> int:
         return len(self._index_sampler)
@@ -288,7 +317,7 @@ class _SingleProcessIter(_BaseIter):
                                        self._auto_collation, self._collate_fn,
                                        self._drop_last)
 
-    def __next__(self):
+    def _next_data(self):
         index = next(self._sampler_iter)  # StopIteration: the epoch is over
         return self._fetcher.fetch(index)  # (an exhausted iterable dataset raises it too)
 
@@ -302,7 +331,6 @@ class _MultiProcessIter(_BaseIter):
         self._owner = os.getpid()  # a forked copy of this object must not touch them
         self._workers: list = []
         super().__init__(loader)
-        self._num_workers = loader.num_workers
         self._prefetch_factor = loader.prefetch_factor
         self._timeout = loader.timeout
         self._persistent = loader.persistent_workers
@@ -333,6 +361,7 @@ class _MultiProcessIter(_BaseIter):
 
     def _reset(self, loader: DataLoader, first_iter: bool = False) -> None:
         self._sampler_iter = iter(self._index_sampler)
+        self._count_from(loader)
         self._send_idx = 0  # the next task to hand out
         self._rcvd_idx = 0  # the next task to return
         # task -> (worker,) while outstanding, (worker, data) once it arrived early
@@ -404,7 +433,7 @@ class _MultiProcessIter(_BaseIter):
         self._index_queues[worker_id].put(None)  # exit
         self._workers_status[worker_id] = False
 
-    def __next__(self):
+    def _next_data(self):
         while True:
             # skip tasks that will never come back (their worker's stream ended)
             while self._rcvd_idx < self._send_idx:

@@ -60,18 +60,22 @@ def collate_numpy_array_fn(batch: list[np.ndarray], *, collate_fn_map=None) -> T
 
 
 def collate_numpy_scalar_fn(batch: list[np.generic], *, collate_fn_map=None) -> Tensor:
+    """NumPy scalars -> a ``(len(batch),)`` Tensor of their (common) dtype."""
     return Tensor._make(np.array(batch))
 
 
 def collate_float_fn(batch: list[float], *, collate_fn_map=None) -> Tensor:
+    """Python floats -> a float64 ``(len(batch),)`` Tensor (as PyTorch)."""
     return Tensor._make(np.array(batch, dtype=np.float64))
 
 
 def collate_int_fn(batch: list[int], *, collate_fn_map=None) -> Tensor:
+    """Python ints (or bools) -> an int64 (bool) ``(len(batch),)`` Tensor."""
     return tensor(batch)  # int64 (bool for bools; a float mixed in: the default dtype)
 
 
 def collate_str_fn(batch: list[str], *, collate_fn_map=None) -> list[str]:
+    """Strings and bytes stay as they are: the batch is their list."""
     return batch
 
 

@@ -67,5 +67,7 @@ class _IterableDatasetFetcher:
 
 def create_fetcher(is_iterable: bool, dataset, auto_collation: bool, collate_fn: Callable,
                    drop_last: bool):
+    """The fetcher that turns one batch's indices (map-style) or sample count
+    (iterable) into a collated batch."""
     kind = _IterableDatasetFetcher if is_iterable else _MapDatasetFetcher
     return kind(dataset, auto_collation, collate_fn, drop_last)

@@ -81,6 +81,8 @@ class ExceptionWrapper:
         self.where = where
 
     def reraise(self):
+        """Raise the original exception type (RuntimeError when it cannot be rebuilt)
+        with the worker's traceback in its message."""
         msg = f"Caught {self.exc_type.__name__} {self.where}.\nOriginal {self.exc_msg}"
         if self.exc_type is KeyError:
             msg = KeyErrorMessage(msg)
@@ -125,6 +127,7 @@ def pack(data: Any) -> bytes:
 
 
 def unpack(payload: bytes) -> Any:
+    """The batch back from :func:`pack` (the main process's side of the queue)."""
     return pickle.loads(payload)
 
 
