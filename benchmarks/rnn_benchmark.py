@@ -11,7 +11,7 @@ the median and the 25th-75th percentiles of ms per step over all timed steps, ra
 per timed step (``getrusage`` inside the worker: pages the step takes fresh from the
 OS) and the peak RSS above the worker's RSS after setup.
 
-    python benchmarks/rnn_benchmark.py                               # all configs, RNN
+    python benchmarks/rnn_benchmark.py                    # RNN, every config but wordlm-ce
     python benchmarks/rnn_benchmark.py --configs small long --cell lstm
     python benchmarks/rnn_benchmark.py --torch-python /path/to/venv/bin/python
     python benchmarks/rnn_benchmark.py --configs wordlm wordlm-ce    # 18k-word vocabulary

@@ -126,9 +126,9 @@ class _FloorLayer:
     def __init__(self, xp):
         self.xp, self.buf = xp, _Buffers(xp)
 
-    def _grads(self, d_in, d_rec, xs, hs, w_ih):
-        """Weight and input gradients from the pre-activation gradients ``d_in``
-        (input side) and ``d_rec`` (recurrent side), both ``(T, B, G)``."""
+    def _grads(self, d_in, d_rec, xs, hs, w_ih, need_dx):
+        """Weight gradients (and the input's, if ``need_dx``) from the pre-activation
+        gradients ``d_in`` (input side) and ``d_rec`` (recurrent side), ``(T, B, G)``."""
         xp, buf = self.xp, self.buf
         T, B, G = d_in.shape
         I, H = xs.shape[2], hs.shape[2]
@@ -137,8 +137,10 @@ class _FloorLayer:
         g_w_hh = xp.matmul(dr2.T, hs[:-1].reshape(T * B, H), out=buf("g_w_hh", (G, H)))
         g_b_ih = di2.sum(axis=0, out=buf("g_b_ih", (G,)))
         g_b_hh = g_b_ih if d_rec is d_in else dr2.sum(axis=0, out=buf("g_b_hh", (G,)))
-        dx = buf("dx", (T, B, I))
-        xp.matmul(di2, w_ih, out=dx.reshape(T * B, I))
+        dx = None
+        if need_dx:
+            dx = buf("dx", (T, B, I))
+            xp.matmul(di2, w_ih, out=dx.reshape(T * B, I))
         return dx, (g_w_ih, g_w_hh, g_b_ih, g_b_hh)
 
 
@@ -162,7 +164,7 @@ class _FloorRNN(_FloorLayer):
         self.cache = xs, hs, w_ih, w_hh
         return hs[1:]
 
-    def backward(self, dys):
+    def backward(self, dys, need_dx):
         xp, buf = self.xp, self.buf
         xs, hs, w_ih, w_hh = self.cache
         T, B, H = dys.shape
@@ -175,7 +177,7 @@ class _FloorRNN(_FloorLayer):
             dpre[t] *= dh  # d pre_t = (1 - h_t^2) * dh_t
             xp.matmul(dpre[t], w_hh, out=rec)  # dh_{t-1} = d pre_t @ W_hh
             dh, rec = rec, dh
-        return self._grads(dpre, dpre, xs, hs, w_ih)
+        return self._grads(dpre, dpre, xs, hs, w_ih, need_dx)
 
 
 class _FloorLSTM(_FloorLayer):
@@ -212,7 +214,7 @@ class _FloorLSTM(_FloorLayer):
         self.cache = xs, hs, cs, gates, tanh_c, w_ih, w_hh
         return hs[1:]
 
-    def backward(self, dys):
+    def backward(self, dys, need_dx):
         xp, buf = self.xp, self.buf
         xs, hs, cs, gates, tanh_c, w_ih, w_hh = self.cache
         T, B, G = gates.shape
@@ -245,7 +247,7 @@ class _FloorLSTM(_FloorLayer):
             dc *= f
             xp.matmul(d, w_hh, out=rec)
             dh, rec = rec, dh
-        return self._grads(dgates, dgates, xs, hs, w_ih)
+        return self._grads(dgates, dgates, xs, hs, w_ih, need_dx)
 
 
 class _FloorGRU(_FloorLayer):
@@ -279,7 +281,7 @@ class _FloorGRU(_FloorLayer):
         self.cache = xs, hs, act, gh, w_ih, w_hh
         return hs[1:]
 
-    def backward(self, dys):
+    def backward(self, dys, need_dx):
         xp, buf = self.xp, self.buf
         xs, hs, act, gh, w_ih, w_hh = self.cache
         T, B, G = act.shape
@@ -307,7 +309,7 @@ class _FloorGRU(_FloorLayer):
             xp.matmul(dg, w_hh, out=rec)
             rec += tmp
             dh, rec = rec, dh
-        return self._grads(dgi, dgh, xs, hs, w_ih)
+        return self._grads(dgi, dgh, xs, hs, w_ih, need_dx)
 
 
 def _add_at(xp, target, index, values):
@@ -378,7 +380,7 @@ class Floor:
         dys = buf("dys", (T, B, H))
         xp.matmul(logits, w_out, out=dys.reshape(T * B, H))
         for k in range(cfg["layers"] - 1, -1, -1):
-            dys, g = self.layers[k].backward(dys)
+            dys, g = self.layers[k].backward(dys, need_dx=k > 0 or cfg["embed"])
             for name, value in zip(("weight_ih", "weight_hh", "bias_ih", "bias_hh"), g):
                 grads[f"rnn.{name}_l{k}"] = value
         if cfg["embed"]:

@@ -22,18 +22,18 @@ class device:  # noqa: N801  (PyTorch's name)
         name = type.strip().lower()
         if ":" in name:
             if index is not None:
-                raise ValueError(f"device: type {type!r} already has an index; got index={index}")
+                raise RuntimeError(f"device: type {type!r} already has an index; got index={index}")
             name, _, number = name.partition(":")
             if not number.isdigit():
-                raise ValueError(f"device: invalid device string {type!r} (expected 'cuda:N')")
+                raise RuntimeError(f"device: invalid device string {type!r} (expected 'cuda:N')")
             index = int(number)
         if name not in ("cpu", "cuda"):
-            raise ValueError(f"device: expected one of cpu, cuda device type at start of "
+            raise RuntimeError(f"device: expected one of cpu, cuda device type at start of "
                              f"device string: {type!r}")
         if index is not None and (not isinstance(index, int) or index < 0):
-            raise ValueError(f"device: index must be a non-negative int, got {index!r}")
+            raise RuntimeError(f"device: index must be a non-negative int, got {index!r}")
         if name == "cpu" and index not in (None, 0):
-            raise ValueError(f"device: the CPU has no index {index}")
+            raise RuntimeError(f"device: the CPU has no index {index}")
         self.type, self.index = name, index
 
     def __str__(self) -> str:
@@ -48,7 +48,7 @@ class device:  # noqa: N801  (PyTorch's name)
         if isinstance(other, str):
             try:
                 other = device(other)
-            except ValueError:
+            except RuntimeError:
                 return False
         if not isinstance(other, device):
             return NotImplemented

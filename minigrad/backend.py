@@ -9,6 +9,7 @@ is accepted and means the same).
 from __future__ import annotations
 
 import mmap
+import threading
 import weakref
 from typing import Any
 
@@ -115,10 +116,12 @@ def scatter_add(target, index, values) -> None:
 # again (on a VM, microseconds per 4 KiB page).  The pool keeps such buffers instead,
 # as CuPy's memory pool and PyTorch's caching allocator do: ``empty`` serves an array
 # from a free buffer of its size class, and the buffer comes back to the pool when
-# that array and every view of it are gone.  Small arrays (below ``min_bytes``) still
-# come from NumPy: malloc recycles those without touching the OS.
+# that array and every view of it are gone.  Arrays below ``min_bytes`` (16 KiB) still
+# come from NumPy directly: for them the pool's own cost, about a microsecond per
+# array, would be more than it saves.
 
 
+POOL_MIN_BYTES = 1 << 14  # arrays from this size on come from the pool (ArrayPool's default)
 _HUGE_PAGE_BYTES = 1 << 22
 
 
@@ -143,7 +146,7 @@ class ArrayPool:
     buffers are kept; beyond that, a returning buffer is released to the OS.
     """
 
-    def __init__(self, min_bytes: int = 1 << 16, limit_bytes: int = 1 << 30):
+    def __init__(self, min_bytes: int = POOL_MIN_BYTES, limit_bytes: int = 1 << 30):
         self.min_bytes = min_bytes
         self.limit_bytes = limit_bytes
         self.enabled = True
@@ -154,6 +157,7 @@ class ArrayPool:
         self.in_use_bytes = 0
         self.hits = 0
         self.misses = 0
+        self._lock = threading.RLock()  # (a GC-run callback may re-enter)
 
     @staticmethod
     def size_class(nbytes: int) -> int:
@@ -167,19 +171,24 @@ class ArrayPool:
         key = (shape, dtype)
         plan = self._plans.get(key)
         if plan is None:
+            if len(self._plans) > 4096:  # many shapes (variable lengths): start afresh
+                self._plans.clear()
             plan = self._plans[key] = self._plan(shape, dtype)
         if plan is False or not self.enabled:
             return np.empty(shape, dtype)
         size, count, dtype = plan
-        free = self._free.get(size)
-        if free:
-            view = free.pop()
-            self.free_bytes -= size
-            self.hits += 1
-        else:
+        with self._lock:  # (buffers come back from whichever thread drops an array)
+            free = self._free.get(size)
+            if free:
+                view = free.pop()
+                self.free_bytes -= size
+                self.hits += 1
+            else:
+                view = None
+                self.misses += 1
+            self.in_use_bytes += size
+        if view is None:
             view = memoryview(_map(size))
-            self.misses += 1
-        self.in_use_bytes += size
         flat = np.frombuffer(view, dtype, count)
         ref = weakref.ref(flat, self._recycle)
         self._live[id(ref)] = (ref, size, view)
@@ -203,19 +212,30 @@ class ArrayPool:
         if entry is None:
             return
         size = entry[1]
-        self.in_use_bytes -= size
-        if self.enabled and self.free_bytes + size <= self.limit_bytes:
-            free = self._free.get(size)
-            if free is None:
-                free = self._free[size] = []
-            free.append(entry[2])
-            self.free_bytes += size
+        new_list = []  # made before taking the lock: nothing inside may start the GC
+        with self._lock:
+            self.in_use_bytes -= size
+            if self.enabled and self.free_bytes + size <= self.limit_bytes:
+                self._free.setdefault(size, new_list).append(entry[2])
+                self.free_bytes += size
         # else: dropping the last reference unmaps it
 
     def empty_cache(self) -> None:
         """Release every free buffer to the OS (buffers in use are not affected)."""
-        self._free = {}
-        self.free_bytes = 0
+        with self._lock:
+            self._free = {}
+            self.free_bytes = 0
+
+    def set_limit(self, limit_bytes: int) -> None:
+        """Keep at most ``limit_bytes`` of free buffers, releasing any excess now."""
+        with self._lock:
+            self.limit_bytes = limit_bytes
+            while self.free_bytes > limit_bytes and self._free:
+                size, buffers = next(iter(self._free.items()))
+                buffers.pop()
+                self.free_bytes -= size
+                if not buffers:
+                    del self._free[size]
 
     def stats(self) -> dict:
         """``in_use_bytes``, ``free_bytes`` (kept for reuse), ``free_buffers``,
@@ -276,13 +296,7 @@ def set_pool_limit(limit_bytes: int) -> None:
     """Keep at most ``limit_bytes`` of free host buffers (default 1 GiB)."""
     if limit_bytes < 0:
         raise ValueError(f"set_pool_limit: expected limit_bytes >= 0, got {limit_bytes}")
-    _pool.limit_bytes = int(limit_bytes)
-    while _pool.free_bytes > _pool.limit_bytes and _pool._free:
-        size, buffers = next(iter(_pool._free.items()))
-        buffers.pop()
-        _pool.free_bytes -= size
-        if not buffers:
-            del _pool._free[size]
+    _pool.set_limit(int(limit_bytes))
 
 
 def _result_dtype(arrays):
@@ -322,3 +336,29 @@ def matmul(a, b):
         return a @ b
     out = _pool.empty((a.shape[0], b.shape[1]), _result_dtype((a, b)))
     return np.matmul(a, b, out=out)
+
+
+def tune_malloc(trim_threshold: int = 1 << 30, mmap_threshold: int = 1 << 25) -> bool:
+    """Opt in to glibc keeping freed memory in the process (``mallopt``), for the arrays
+    below the pool's ``min_bytes``: with many such arrays live in a step (long
+    sequences of small states), glibc otherwise trims its heap when they are freed and
+    the next step faults the pages in again.  This changes malloc for the whole process
+    (every library in it), which is why minigrad never does it by itself.
+
+    ``trim_threshold``: free bytes at the top of the heap before glibc returns them;
+    ``mmap_threshold``: allocations from this size on get their own mapping.  Returns
+    False (and changes nothing) where the C library has no ``mallopt`` (not glibc).
+    """
+    import ctypes
+    import ctypes.util
+
+    for value, name in ((trim_threshold, "trim_threshold"), (mmap_threshold, "mmap_threshold")):
+        if not 0 <= value < 1 << 31:
+            raise ValueError(f"tune_malloc: {name} must be in [0, 2**31), got {value}")
+    try:
+        mallopt = ctypes.CDLL(ctypes.util.find_library("c") or None).mallopt
+    except (OSError, AttributeError):
+        return False
+    M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # from glibc's <malloc.h>
+    return bool(mallopt(M_TRIM_THRESHOLD, int(trim_threshold))
+                and mallopt(M_MMAP_THRESHOLD, int(mmap_threshold)))

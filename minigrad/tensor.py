@@ -222,6 +222,8 @@ class Tensor:
                 if not isinstance(t, Tensor) or not t.requires_grad:
                     raise RuntimeError(f"backward: inputs[{i}] must be a Tensor that requires "
                                        "grad")
+        if self._base is not None:
+            function.follow_base(self)
         if not self.requires_grad:
             raise RuntimeError(
                 "backward: this tensor does not require grad and has no grad_fn "
@@ -418,8 +420,12 @@ class Tensor:
     def copy_(self, src: Tensor | np.ndarray | Scalar, non_blocking: bool = False) -> Tensor:
         """Copy ``src`` (broadcast to self's shape, cast to self's dtype and device) into
         self; differentiable with respect to ``src``."""
-        if isinstance(src, Tensor) and src.device != self.device:
-            src = src.to(self.device)
+        if not isinstance(src, Tensor):
+            src = _as_tensor(backend.get_array_module(self.data).asarray(src), self)
+        if not _broadcastable(self.shape, src.shape) or src.ndim > self.ndim:
+            raise RuntimeError(f"copy_: the source of shape {tuple(src.shape)} can't be "
+                               f"broadcast to the tensor's shape {tuple(self.shape)}")
+        src = src.to(self.device, self.dtype)  # copy_ casts any dtype, as PyTorch's
         nothing = backend.get_array_module(self.data).zeros(self.shape, dtype=bool)
         return inplace.apply(self, "copy_", lambda t: _where(nothing, t, src), (src,))
 

@@ -524,3 +524,18 @@ def test_new_loss_argument_errors():
     assert nn.SmoothL1Loss(size_average=False).reduction == "sum"
     assert repr(nn.KLDivLoss(reduction="batchmean")) == "KLDivLoss(reduction='batchmean')"
     close(F.smooth_l1_loss(x, mg.tensor(SOFT), beta=0.0), F.l1_loss(x, mg.tensor(SOFT)).numpy())
+
+
+@pytest.mark.parametrize("shape", [(5, 4), (3, 4, 2), (64, 2048)])  # the last: row blocks
+def test_cross_entropy_backward_twice_with_retain_graph(shape):
+    """The first backward turns the saved probabilities into the gradient in place; a
+    second one (retain_graph) recomputes them and gives the same gradient."""
+    rng = np.random.default_rng(1)
+    x = mg.tensor(rng.standard_normal(shape).astype(np.float32), requires_grad=True)
+    target = mg.tensor(rng.integers(0, shape[1], (shape[0],) + shape[2:]))
+    loss = F.cross_entropy(x, target)
+    loss.backward(retain_graph=True)
+    first = x.grad.numpy().copy()
+    x.grad = None
+    loss.backward()
+    np.testing.assert_array_equal(x.grad.numpy(), first)

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import gc
 import resource
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -192,3 +194,40 @@ def test_cuda_uses_cupys_pool():
     assert backend.pool_stats()["cuda_used_bytes"] >= a.nbytes
     del a
     backend.empty_cache()
+
+
+def test_tune_malloc_is_an_explicit_opt_in():
+    """The process-wide malloc setting runs only when called (here in a child process,
+    so that this one keeps glibc's defaults); bad values are refused before anything
+    changes."""
+    code = "import minigrad as mg; print(mg.backend.tune_malloc())"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() in ("True", "False")  # False: not glibc
+    with pytest.raises(ValueError, match="trim_threshold must be in"):
+        backend.tune_malloc(trim_threshold=-1)
+
+
+def test_threads_share_the_pool():
+    """Arrays made and dropped in several threads at once: the books balance."""
+    import threading
+
+    gc.collect()
+    baseline = backend.pool_stats()["in_use_bytes"]
+
+    def churn():
+        for _ in range(300):
+            a = backend.empty(BIG, np.float32)
+            b = a[1:]
+            del a, b
+
+    threads = [threading.Thread(target=churn) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    stats = backend.pool_stats()
+    assert stats["in_use_bytes"] == baseline
+    size = backend.ArrayPool.size_class(BIG[0] * BIG[1] * 4)
+    assert stats["free_bytes"] == stats["free_buffers"] * size

@@ -8,9 +8,9 @@
 * ``gradcheck``  -- finite-difference checking
 """
 
-from .engine import backward, queue_callback
+from .engine import queue_callback
 from .function import Function, Op, OuterGrad
-from .functional import grad
+from .functional import backward, grad
 from .grad_mode import (
     enable_grad,
     inference_mode,

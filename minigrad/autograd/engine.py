@@ -29,7 +29,9 @@ when the slot is read.
 
 from __future__ import annotations
 
+import bisect
 import threading
+from operator import itemgetter
 
 from ..backend import concatenate, get_array_module, matmul
 from . import versions
@@ -38,6 +40,7 @@ from .grad_mode import _state, enable_grad
 from .versions import clock as write_clock
 
 _tensor_cls = None  # set by minigrad.tensor
+_clock_of = itemgetter(0)
 
 
 class _GradSum:
@@ -269,7 +272,7 @@ def _execute(roots, grad_roots, retain_graph, create_graph, inputs, accumulate):
         wanted_leaves, wanted_nodes = {}, {}
         for i, t in enumerate(inputs):
             if t.grad_fn is None:
-                wanted_leaves[t] = i
+                wanted_leaves.setdefault(t, []).append(i)  # (an input may be listed twice)
             else:
                 wanted_nodes.setdefault(t.grad_fn, []).append((t._output_nr, i, t))
 
@@ -307,13 +310,16 @@ def _execute(roots, grad_roots, retain_graph, create_graph, inputs, accumulate):
                 # others all at the end (which saves the counting)
                 leaf_pending[nr] = leaf_pending.get(nr, 0) + 1
 
-    def finish_leaf(leaf):
-        _finish_leaf(leaf, leaf_slots.pop(leaf), create_graph, wanted_leaves, accumulate,
-                     captured)
+    leaf_args = (leaf_slots, create_graph, wanted_leaves, accumulate, captured)
+
+    # with inputs=, only the nodes on a path to an input run; the rest stay as they were
+    # (PyTorch's exec_info): ``g = grad(loss, h); h.backward(g)`` then still works
+    needed = None if inputs is None else _nodes_leading_to(dependencies, wanted_leaves,
+                                                           wanted_nodes)
 
     # leaves with hooks given as roots, and reached by no node, are complete already
     for leaf in [t for t in leaf_slots if t._hooks is not None and t not in leaf_pending]:
-        finish_leaf(leaf)
+        _finish_leaf(leaf, *leaf_args)
 
     # 2. execution in topological order.
     ready = [node for node, count in dependencies.items() if count == 0]
@@ -321,6 +327,9 @@ def _execute(roots, grad_roots, retain_graph, create_graph, inputs, accumulate):
         node = ready.pop()
         node_slots = slots.pop(node, None)
         input_grads = None
+        skip = needed is not None and node not in needed
+        if skip and node not in wanted_nodes:
+            node_slots = None
         if node_slots is not None:
             if create_graph:
                 grads = node_slots
@@ -340,7 +349,7 @@ def _execute(roots, grad_roots, retain_graph, create_graph, inputs, accumulate):
                         _store_grad(tensor, grads[nr], False, create_graph)
                     else:
                         captured[index] = _captured(grads[nr], False, create_graph)
-            for g in grads:
+            for g in () if skip else grads:
                 if g is not None:
                     if node.saved is None:
                         raise _freed_error(node)
@@ -348,12 +357,11 @@ def _execute(roots, grad_roots, retain_graph, create_graph, inputs, accumulate):
                         _check_versions(node)
                     input_grads = node._run_backward(grads, create_graph)
                     break
-        stamp = node._stamp
         for i, t in enumerate(node.inputs):
             grad = None if input_grads is None else input_grads[i]
             parent = t.grad_fn
             if t._history is not None:
-                parent, nr = _edge_as_of(t, stamp)
+                parent, nr = _edge_as_of(t, node._stamp)
                 if parent is None and nr is None:
                     continue
             else:
@@ -375,14 +383,14 @@ def _execute(roots, grad_roots, retain_graph, create_graph, inputs, accumulate):
                     count = leaf_pending[nr] - 1
                     leaf_pending[nr] = count
                     if count == 0:
-                        finish_leaf(nr)
-        if not retain_graph:
+                        _finish_leaf(nr, *leaf_args)
+        if not retain_graph and not skip:
             node._release()
 
     # 3. the leaves without hooks
     if create_graph or wanted_leaves is not None:
         for leaf in list(leaf_slots):
-            finish_leaf(leaf)
+            _finish_leaf(leaf, *leaf_args)
         return captured
     for leaf, slot in leaf_slots.items():  # the common case, inline
         array, owned = _resolve(slot)
@@ -398,9 +406,12 @@ def _execute(roots, grad_roots, retain_graph, create_graph, inputs, accumulate):
     return captured
 
 
-def _finish_leaf(leaf, slot, create_graph, wanted_leaves, accumulate, captured) -> None:
+def _finish_leaf(leaf, leaf_slots, create_graph, wanted_leaves, accumulate, captured) -> None:
     """A leaf's gradient is complete: run its hooks, then write ``.grad`` (or hand the
     gradient to ``autograd.grad``), then its post-accumulate hooks."""
+    slot = leaf_slots.pop(leaf, None)
+    if slot is None:  # no gradient reached it
+        return
     if create_graph and isinstance(slot, _tensor_cls):
         grad, owned = slot, False
     else:
@@ -409,11 +420,12 @@ def _finish_leaf(leaf, slot, create_graph, wanted_leaves, accumulate, captured) 
     if hooks is not None and hooks.pre:
         grad = _run_hooks(hooks.pre, grad, create_graph)
     if wanted_leaves is not None:
-        index = wanted_leaves.get(leaf)
-        if index is None:
+        indices = wanted_leaves.get(leaf)
+        if indices is None:
             return
         if not accumulate:
-            captured[index] = _captured(grad, owned, create_graph)
+            for index in indices:
+                captured[index] = _captured(grad, owned, create_graph)
             return
     _store_grad(leaf, grad, owned, create_graph)
     if hooks is not None and hooks.post:
@@ -425,9 +437,10 @@ def _edge_as_of(t, stamp: int):
     """``(grad_fn, output_nr)`` that ``t`` had at write-clock time ``stamp`` (``t`` was
     given a new history in place since); ``(None, t)`` for a leaf, ``(None, None)`` for a
     constant."""
-    for clock, grad_fn, output_nr in t._history:  # noqa: B007  (in rewrite order)
-        if clock > stamp:
-            break
+    history = t._history  # (clock, grad_fn, output_nr) in the order of the rewrites
+    position = bisect.bisect_right(history, stamp, key=_clock_of)
+    if position < len(history):
+        _, grad_fn, output_nr = history[position]
     else:
         grad_fn, output_nr = t.grad_fn, t._output_nr
     if grad_fn is None:
@@ -440,3 +453,36 @@ def _captured(grad, owned: bool, create_graph: bool):
     if create_graph:
         return grad if isinstance(grad, _tensor_cls) else _tensor_cls._make(grad)
     return _tensor_cls._make(grad if owned and grad.ndim else get_array_module(grad).array(grad))
+
+
+def _nodes_leading_to(dependencies: dict, wanted_leaves: dict, wanted_nodes: dict) -> set:
+    """The nodes (of those discovered) from which a path of edges leads to a wanted
+    leaf or a wanted node: a topological pass, then one in reverse."""
+    counts = dict(dependencies)
+    ready = [node for node, count in counts.items() if count == 0]
+    order, parents_of = [], {}
+    while ready:
+        node = ready.pop()
+        order.append(node)
+        parents = []
+        for t in node.inputs:
+            parent, nr = t.grad_fn, t
+            if t._history is not None:
+                parent, nr = _edge_as_of(t, node._stamp)
+            parents.append((parent, nr))
+            if parent is not None:
+                counts[parent] -= 1
+                if counts[parent] == 0:
+                    ready.append(parent)
+        parents_of[node] = parents
+    needed: set = set()
+    for node in reversed(order):
+        for parent, nr in parents_of[node]:
+            if parent is None:
+                if nr is not None and nr in wanted_leaves:
+                    needed.add(node)
+                    break
+            elif parent in needed or parent in wanted_nodes:
+                needed.add(node)
+                break
+    return needed

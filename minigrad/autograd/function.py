@@ -50,6 +50,9 @@ class Function:
     _graph_mode = False  # True while the engine runs a create_graph backward
     _n_outputs = 1
     _stamp = 0
+    # Optional, per saved value: the inputs whose gradient needs it.  A value that no
+    # needed gradient uses is not version-checked (``y = x * 2; x.mul_(3)`` is fine, as PyTorch)
+    saved_needed_by: tuple | None = None
     _tensor_hooks = None  # {output_nr: {handle_id: hook}} from Tensor.register_hook
     _retained = None      # {output_nr: weakref to the Tensor} from Tensor.retain_grad
     #                       (which also sets _tensor_hooks: the one field the engine checks)
@@ -79,6 +82,9 @@ class Function:
     def apply(cls, *args: Any):
         """Run ``forward`` and record the node if any Tensor input requires grad."""
         Tensor = _tensor_cls
+        for a in args:
+            if isinstance(a, Tensor) and a._base is not None:
+                follow_base(a)
         ctx = cls()
         with no_grad():
             result = cls.forward(ctx, *args)
@@ -194,13 +200,13 @@ class Op(Function):
     # True for ops whose output may be a NumPy view of their first input (reshape,
     # transpose, indexing, ...): such an output remembers its base (see _share_storage)
     is_view = False
-    # Optional, per saved value: the inputs whose gradient needs it.  A value that no
-    # needed gradient uses is not version-checked (``y = x * 2; x.mul_(3)`` is fine, as PyTorch)
-    saved_needed_by: tuple | None = None
 
     @classmethod
     def apply(cls, *inputs, **params):
         Tensor = _tensor_cls
+        for t in inputs:
+            if t._base is not None:
+                follow_base(t)
         ctx = cls()
         result = cls.forward(ctx, *[t.data for t in inputs], **params)
         if isinstance(result, _np_scalar):  # NumPy gives scalars for 0-d results
@@ -287,18 +293,46 @@ class Op(Function):
 
 
 def _share_storage(source, outputs, params) -> None:
-    """Outputs that NumPy made as views of ``source``'s array remember their base Tensor
-    (``(base, index)``: the index when the view is a direct ``base[index]``, which lets
-    an in-place write on the view be recorded on the base)."""
+    """Outputs that NumPy made as views of ``source``'s array remember their base Tensor:
+    ``(base, index, clock)``, with the index when the view is a direct ``base[index]``
+    (which lets an in-place write on the view be recorded on the base, and the view
+    follow the base's new history, see ``follow_base``) and the write clock then."""
     data = source.data
     for out in outputs:
         owner = getattr(out.data, "base", None)
         if owner is None or not (owner is data or owner is getattr(data, "base", None)):
             continue  # a copy (e.g. reshape of a non-contiguous array, fancy indexing)
         if source._base is not None:
-            out._base = (source._base[0], None)
+            out._base = (source._base[0], None, _clock[0])
         else:
-            out._base = (source, params.get("index") if len(outputs) == 1 else None)
+            out._base = (source, params.get("index") if len(outputs) == 1 else None,
+                         _clock[0])
+
+
+def follow_base(view) -> None:
+    """If ``view``'s base got a new history in place since ``view`` was taken (its
+    values changed under it), make ``view``'s history ``base[index]`` again, as PyTorch
+    regenerates a view's grad_fn; its old history stays for the nodes that used it."""
+    base, index, seen = view._base
+    history = base._history
+    if history is None or history[-1][0] <= seen or not _state.enabled:
+        return
+    rewritten = history[-1][0]
+    view._base = (base, index, rewritten)
+    if index is None:
+        raise RuntimeError(
+            "a view made by reshape/transpose/split (or a view of a view) was used after "
+            "its base was modified by an in-place operation in the graph; take the view "
+            "again after the write (minigrad can re-derive only views made by indexing)")
+    from ..ops.shape import GetItem  # (ops import this module)
+
+    current = _tensor_cls._make(base.data, base.grad_fn, base._output_nr)
+    fresh = GetItem.apply(current, index=index)
+    if view._history is None:
+        view._history = []
+    view._history.append((rewritten, view.grad_fn, view._output_nr))
+    view.grad_fn, view._output_nr = fresh.grad_fn, fresh._output_nr
+    view.requires_grad = fresh.requires_grad
 
 
 

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 from ..backend import get_array_module
 from . import engine
+from .function import follow_base
 
 
 def _as_tuple(value) -> tuple:
@@ -54,6 +55,8 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph: bool | None = None,
     for i, (out, g) in enumerate(zip(outputs, grad_outputs)):
         if not isinstance(out, Tensor):
             raise TypeError(f"grad: outputs[{i}] must be a Tensor, got {type(out).__name__}")
+        if out._base is not None:
+            follow_base(out)
         if not out.requires_grad:
             raise RuntimeError(f"grad: element {i} of outputs does not require grad and "
                                "has no grad_fn")
@@ -95,3 +98,38 @@ def _root_grad(out, g, i: int, create_graph: bool):
     if create_graph:
         return g if isinstance(g, Tensor) and g.dtype == out.dtype else Tensor._make(data)
     return data
+
+
+def backward(tensors, grad_tensors=None, retain_graph: bool | None = None,
+             create_graph: bool = False, inputs=None) -> None:
+    """``torch.autograd.backward``: accumulate d(tensors)/d(leaves) * grad_tensors into
+    the leaves' ``.grad`` (``tensors``: a Tensor or a sequence; ``grad_tensors``: one
+    per tensor, None for one-element tensors).  ``inputs`` as ``Tensor.backward``'s."""
+    Tensor = engine._tensor_cls
+    tensors = _as_tuple(tensors)
+    if grad_tensors is None:
+        grad_tensors = (None,) * len(tensors)
+    elif isinstance(grad_tensors, Tensor):
+        grad_tensors = (grad_tensors,)
+    else:
+        grad_tensors = tuple(grad_tensors)
+    if len(grad_tensors) != len(tensors):
+        raise RuntimeError(f"backward: got {len(grad_tensors)} grad_tensors for "
+                           f"{len(tensors)} tensors")
+    if retain_graph is None:
+        retain_graph = create_graph
+    roots, root_grads = [], []
+    for i, (t, g) in enumerate(zip(tensors, grad_tensors)):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"backward: tensors[{i}] must be a Tensor, got {type(t).__name__}")
+        if t._base is not None:
+            follow_base(t)
+        if not t.requires_grad:
+            raise RuntimeError(f"backward: element {i} of tensors does not require grad and "
+                               "has no grad_fn")
+        roots.append(t)
+        root_grads.append(_root_grad(t, g, i, create_graph))
+    if inputs is not None:
+        inputs = _as_tuple(inputs)
+    engine.backward(roots, root_grads, retain_graph=retain_graph, create_graph=create_graph,
+                    inputs=inputs)

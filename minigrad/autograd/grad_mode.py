@@ -49,13 +49,22 @@ class _GradModeContext:
         return self.__class__()
 
 
-class no_grad(_GradModeContext):  # noqa: N801  (PyTorch's name)
+class _NoParamDecorator(_GradModeContext):
+    """Also usable as a bare decorator: ``@no_grad`` as well as ``@no_grad()``."""
+
+    def __new__(cls, orig_func=None):
+        if orig_func is None:
+            return super().__new__(cls)
+        return cls()(orig_func)
+
+
+class no_grad(_NoParamDecorator):  # noqa: N801  (PyTorch's name)
     """Context manager / decorator: operations inside record no graph."""
 
     mode = False
 
 
-class enable_grad(_GradModeContext):  # noqa: N801
+class enable_grad(_NoParamDecorator):  # noqa: N801
     """Context manager / decorator: turn recording back on inside ``no_grad``."""
 
     mode = True
@@ -90,18 +99,22 @@ class _ModeBlock(_GradModeContext):
 
 
 class inference_mode(_GradModeContext):  # noqa: N801
-    """``no_grad`` for inference (context manager / decorator); ``inference_mode(False)``
-    changes nothing.  minigrad has no separate inference tensors: results are ordinary
-    tensors that record no graph."""
+    """``no_grad`` for inference (context manager / decorator, also bare:
+    ``@inference_mode``); ``inference_mode(False)`` turns recording on, as PyTorch's.
+    minigrad has no separate inference tensors: results are ordinary tensors that
+    record no graph."""
+
+    def __new__(cls, mode=True):
+        if callable(mode):  # @inference_mode without parentheses
+            return cls()(mode)
+        return super().__new__(cls)
 
     def __init__(self, mode: bool = True) -> None:
         self.enabled = bool(mode)
-        self.mode = False if mode else None
 
     def __enter__(self) -> None:
         self._previous, self._previous_inference = _state.enabled, _state.inference
-        if self.enabled:
-            _state.enabled, _state.inference = False, True
+        _state.enabled, _state.inference = not self.enabled, self.enabled
 
     def __exit__(self, *exc) -> None:
         _state.enabled, _state.inference = self._previous, self._previous_inference

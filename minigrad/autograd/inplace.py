@@ -117,8 +117,8 @@ def _freed(node) -> bool:
 
 
 def _needs_graph(target, operands) -> bool:
-    if not _state.enabled:
-        return False
+    if not _state.enabled or target.data.dtype.kind != "f":  # an integer tensor has no
+        return False                                             # gradient to record
     return target.requires_grad or any(
         getattr(o, "requires_grad", False) for o in operands)
 
@@ -139,28 +139,36 @@ def apply(target, name: str, compute: Callable, operands: tuple = ()):
         return target
     base = target._base
     if base is not None:  # a view: record the write on its base, base[index] = new value
-        base_tensor, index = base
+        base_tensor, index, _ = base
         if index is None:
             raise RuntimeError(
                 f"{name}: in-place operation on a view made by reshape/transpose/split of "
                 "a tensor in the graph is not supported; index the base (base[i] = value) "
                 "or write into a clone()")
-        result = _checked_result(target, compute(_alias(target)), name)
+        old = _alias(target)
+        result = _checked_result(target, compute(old), name)
+        _keep_old_value(result.grad_fn, old, target)
         setitem(base_tensor, index, result)
         _rebase(target, result)
+        target._base = (base_tensor, index, versions.clock[0])  # (its history is current)
         return target
     old = _alias(target)
     result = _checked_result(target, compute(old), name)
-    node = result.grad_fn
-    if node is not None and node.saved and any(a is target.data for a in node.saved):
-        # backward needs the value about to be overwritten: give the node its own copy
-        copy = target.data.copy()
-        node.saved = tuple(copy if a is target.data else a for a in node.saved)
-        old.data = copy
+    _keep_old_value(result.grad_fn, old, target)
     _write(target, result.data, name)
     bump(target)
     _rebase(target, result)
     return target
+
+
+def _keep_old_value(node, old, target) -> None:
+    """If ``node``'s backward needs the value about to be overwritten (``x.mul_(y)``
+    needs ``x`` for dy), give the node a copy of its own, made before the write."""
+    if node is None or not node.saved or not any(a is target.data for a in node.saved):
+        return
+    copy = target.data.copy()
+    node.saved = tuple(copy if a is target.data else a for a in node.saved)
+    old.data = copy
 
 
 def setitem(target, index, value) -> None:

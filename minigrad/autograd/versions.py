@@ -11,10 +11,13 @@ later than the stamp means the value backward needs was overwritten, PyTorch's e
 from __future__ import annotations
 
 import weakref
+from collections import deque
 
 clock = [0]  # in-place writes so far (a list: read by the engine without a lookup chain)
-_writes: dict = {}  # id(storage) -> (weak reference to it, the clock ticks of its writes)
+# id(storage) -> [weak reference to it, writes so far, the clock ticks of the last writes]
+_writes: dict = {}
 _prune_at = 1024
+_RECENT = 64  # ticks kept per storage: enough to name the expected version exactly
 
 
 def _owner(array):
@@ -41,25 +44,26 @@ def record_write(array) -> None:
             ref = weakref.ref(owner)
         except TypeError:  # an array type without weak references: ids of live saved
             ref = None     # arrays are unique while the node holds them, which suffices
-        entry = _writes[id(owner)] = (ref, [])
+        entry = _writes[id(owner)] = [ref, 0, deque(maxlen=_RECENT)]
         if len(_writes) > _prune_at:
-            for key in [k for k, (r, _) in _writes.items() if r is not None and r() is None]:
+            for key in [k for k, e in _writes.items() if e[0] is not None and e[0]() is None]:
                 del _writes[key]
             _prune_at = max(1024, 2 * len(_writes))
-    entry[1].append(clock[0])
+    entry[1] += 1
+    entry[2].append(clock[0])
 
 
 def version(array) -> int:
     """How many in-place writes ``array``'s storage has had."""
     entry = _entry(array)[1]
-    return 0 if entry is None else len(entry[1])
+    return 0 if entry is None else entry[1]
 
 
 def overwritten(array, stamp: int) -> tuple[int, int] | None:
     """``(version now, version at stamp)`` if ``array``'s storage was written after
     ``stamp``, else None."""
     entry = _entry(array)[1]
-    if entry is None or entry[1][-1] <= stamp:
+    if entry is None or entry[2][-1] <= stamp:
         return None
-    ticks = entry[1]
-    return len(ticks), sum(1 for t in ticks if t <= stamp)
+    count, ticks = entry[1], entry[2]
+    return count, max(0, count - sum(1 for t in ticks if t > stamp))

@@ -8,7 +8,7 @@ import math
 import numpy as _np
 
 from ..autograd.function import Op
-from ..backend import empty, empty_like, get_array_module
+from ..backend import POOL_MIN_BYTES, empty, empty_like, get_array_module
 from .dual import log, sign, sum_to, zero_where
 
 
@@ -204,7 +204,11 @@ class Abs(Op):
 class Tanh(Op):
     @staticmethod
     def forward(ctx, x):
-        out = get_array_module(x).tanh(x, out=empty_like(x) if x.dtype.kind == "f" else None)
+        xp = get_array_module(x)
+        if x.nbytes >= POOL_MIN_BYTES and x.dtype.kind == "f":
+            out = xp.tanh(x, out=empty_like(x))  # a large result: a pooled buffer
+        else:
+            out = xp.tanh(x)
         ctx.save_for_backward(out)
         return out
 
@@ -213,7 +217,8 @@ class Tanh(Op):
         (out,) = ctx.saved_tensors
         if not ctx._graph_mode:  # arrays: one temporary, updated in place
             xp = get_array_module(out)
-            local = xp.multiply(out, out, out=empty_like(out))
+            local = (xp.multiply(out, out, out=empty_like(out)) if out.nbytes >= POOL_MIN_BYTES
+                     else out * out)
             xp.subtract(1, local, out=local)
             local *= grad
             return local
@@ -375,7 +380,7 @@ class LSTMCellPointwise(Op):
     def forward(ctx, gates, c):
         # arrays only: every result written in place into (pooled) buffers
         xp, H = get_array_module(gates), c.shape[-1]
-        dtype = _np.result_type(gates, c)
+        dtype = _np.result_type(gates.dtype, c.dtype)
         s = xp.multiply(gates, 0.5, out=empty(gates.shape, dtype, xp))
         xp.tanh(s, out=s)
         s += 1
@@ -507,7 +512,7 @@ class GRUCellPointwise(Op):
     def forward(ctx, xg, hg, h):
         # arrays only: every result written in place into (pooled) buffers
         xp, H = get_array_module(xg), h.shape[-1]
-        dtype = _np.result_type(xg, hg, h)
+        dtype = _np.result_type(xg.dtype, hg.dtype, h.dtype)
         rz = xp.add(xg[:, :2 * H], hg[:, :2 * H], out=empty((h.shape[0], 2 * H), dtype, xp))
         xp.multiply(rz, 0.5, out=rz)
         xp.tanh(rz, out=rz)

@@ -64,7 +64,7 @@ class AddMM(Op):
         ctx.save_for_backward(mat1, mat2)
         ctx.bias_shape = bias.shape
         out = matmul(mat1, mat2)
-        if _fits(bias.shape, out.shape):
+        if bias.shape == out.shape or _fits(bias.shape, out.shape):
             out += bias  # in place: the product is a fresh array
             return out
         return bias + out

@@ -14,7 +14,6 @@ written with operators and the dual helpers below, which work on both.  Constant
 
 from __future__ import annotations
 
-import os
 import threading
 
 import numpy as np
@@ -82,52 +81,24 @@ def _with_class_dim(per_sample):
 # Large-vocabulary heads make these ops the biggest arrays of a step (700 x 18,000
 # logits: 50 MB), so on NumPy they run over blocks of rows small enough to stay in the
 # CPU cache between the passes of a row (max, shift, exp, sum, ...): the logits are read
-# from memory once and the result written once.  Blocks are shared among a few threads
-# when the array is large (NumPy releases the GIL inside its loops).  Results and
-# gradient buffers come from the backend's pool.
+# from memory once and the result written once.  Results and gradient buffers come
+# from the backend's pool.  (Sharing the blocks among threads halved the time of a
+# lone log_softmax, but gained nothing inside a training step, where the BLAS threads
+# of the GEMMs around it hold the other core; so it is not done.)
 
 _BLOCK_BYTES = 1 << 18   # rows per block: about 256 KiB
-_PARALLEL_BYTES = 1 << 23  # arrays from 8 MiB up are split among threads
-_executor = None
-
-
-_CPUS = min(4, os.cpu_count() or 1)
-
-
-def _threads() -> int:
-    return _CPUS
 
 
 def _row_blocks(fn, x) -> None:
     """Call ``fn(rows)`` for slices of rows covering the 2-D NumPy array ``x``, block
-    by block; big arrays are split among ``_threads()`` threads."""
-    global _executor
+    by block."""
     if x.nbytes <= _BLOCK_BYTES:  # one block
         fn(slice(None))
         return
     n, row_bytes = x.shape[0], max(1, x.shape[1] * x.itemsize)
     step = max(1, _BLOCK_BYTES // row_bytes)
-    blocks = [slice(i, min(i + step, n)) for i in range(0, n, step)]
-    workers = _threads()
-    if workers < 2 or len(blocks) < 2 * workers or x.nbytes < _PARALLEL_BYTES:
-        for rows in blocks:
-            fn(rows)
-        return
-    if _executor is None:
-        from concurrent.futures import ThreadPoolExecutor
-
-        _executor = ThreadPoolExecutor(workers - 1, thread_name_prefix="minigrad-rows")
-    share = -(-len(blocks) // workers)
-
-    def run(chunk):
-        for rows in chunk:
-            fn(rows)
-
-    futures = [_executor.submit(run, blocks[i:i + share])
-               for i in range(share, len(blocks), share)]
-    run(blocks[:share])
-    for f in futures:
-        f.result()
+    for i in range(0, n, step):
+        fn(slice(i, min(i + step, n)))
 
 
 def _blocked(x, dim) -> bool:
@@ -136,11 +107,11 @@ def _blocked(x, dim) -> bool:
             and x.flags.c_contiguous)
 
 
-_scratch = threading.local()
+_scratch = threading.local()  # one scratch block per calling thread
 
 
 def _scratch_rows(rows: int, cols: int, dtype):
-    """A per-thread scratch block of at least ``rows x cols`` (kept across calls)."""
+    """A scratch block of at least ``rows x cols``, kept across calls."""
     a = getattr(_scratch, "array", None)
     if a is None or a.dtype != dtype or a.size < rows * cols:
         a = _scratch.array = np.empty(rows * cols, dtype)
@@ -179,19 +150,25 @@ def _softmax_rows(x, out, row_max=None, log_sums=None) -> None:
     _row_blocks(block, x)
 
 
+def _softmax(x, dim):
+    """``softmax(x)`` along ``dim`` into a new (pooled) array."""
+    out = empty_like(x)
+    if _blocked(x, dim):
+        _softmax_rows(x, out)
+    else:
+        xp = get_array_module(x)
+        xp.subtract(x, x.max(axis=dim, keepdims=True), out=out)
+        xp.exp(out, out=out)  # shifted: exp never overflows
+        out /= out.sum(axis=dim, keepdims=True)
+    return out
+
+
 class Softmax(Op):
     """``softmax(x)_i = exp(x_i) / sum_j exp(x_j)`` along ``dim``."""
 
     @staticmethod
     def forward(ctx, x, dim):
-        xp = get_array_module(x)
-        out = empty_like(x)
-        if _blocked(x, dim):
-            _softmax_rows(x, out)
-        else:
-            xp.subtract(x, x.max(axis=dim, keepdims=True), out=out)
-            xp.exp(out, out=out)
-            out /= out.sum(axis=dim, keepdims=True)
+        out = _softmax(x, dim)
         ctx.dim = dim
         ctx.save_for_backward(out)
         return out
@@ -278,10 +255,12 @@ def _scatter_targets(grad_x, target, values) -> None:
     xp = get_array_module(grad_x)
     if grad_x.ndim == 2:
         grad_x[xp.arange(grad_x.shape[0]), target] += values
-    else:
-        index = target[:, None]
-        picked = xp.take_along_axis(grad_x, index, axis=1)
-        xp.put_along_axis(grad_x, index, picked + values[:, None], axis=1)
+        return
+    # (N, C, *d), C-contiguous: flat position of [n, target[n, d], d] is (n C + t) D + d
+    N, C = grad_x.shape[:2]
+    D = grad_x.size // (N * C)
+    flat = (xp.arange(N)[:, None] * C + target.reshape(N, D)) * D + xp.arange(D)[None, :]
+    grad_x.reshape(-1)[flat.reshape(-1)] += values.reshape(-1)
 
 
 class CrossEntropy(Op):
@@ -333,16 +312,12 @@ class CrossEntropy(Op):
             return (probs - one_hot) * _with_class_dim(grad * ctx.weight)
         scale = grad * ctx.weight  # (N, *d)
         probs = ctx.probs
-        out = empty_like(probs)
-        if _blocked(probs, 1):
-            def block(rows):
-                np.multiply(probs[rows], scale[rows, None], out=out[rows])
-
-            _row_blocks(block, probs)
-        else:
-            get_array_module(probs).multiply(probs, _with_class_dim(scale), out=out)
-        _scatter_targets(out, ctx.target, -scale)
-        return out
+        if probs is None:  # a second backward (retain_graph): the first used them up
+            probs = _softmax(x, 1)
+        ctx.probs = None  # the probabilities become the gradient, in place
+        probs *= _with_class_dim(scale)
+        _scatter_targets(probs, ctx.target, -scale)
+        return probs
 
 
 class NLL(Op):
@@ -352,7 +327,7 @@ class NLL(Op):
     @staticmethod
     def forward(ctx, logp, target, weight):
         ctx.target, ctx.weight, ctx.num_classes = target, weight, logp.shape[1]
-        ctx.shape = logp.shape
+        ctx.shape, ctx.dtype = logp.shape, logp.dtype
         return -_pick(logp, target) * weight
 
     @staticmethod
@@ -361,7 +336,7 @@ class NLL(Op):
         if _is_tensor(grad):
             one_hot = _class_one_hot(ctx.target, ctx.num_classes, grad.dtype)
             return one_hot * _with_class_dim(-(grad * ctx.weight))
-        out = empty(ctx.shape, grad.dtype, get_array_module(grad))
+        out = empty(ctx.shape, ctx.dtype, get_array_module(grad))
         if _blocked(out, 1):
             def block(rows):
                 out[rows] = 0
