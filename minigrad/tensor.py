@@ -585,12 +585,20 @@ class Tensor:
         """``max(x, 0)``, elementwise (gradient 0 at 0)."""
         return E.Relu.apply(self)
 
-    def clamp(self, min: Scalar | None = None,  # noqa: A002  (PyTorch's names)
-              max: Scalar | None = None) -> Tensor:  # noqa: A002
-        """Limit every element to ``[min, max]`` (either bound optional); the gradient is
-        0 where an element was clipped."""
+    def clamp(self, min: Scalar | Tensor | None = None,  # noqa: A002  (PyTorch's names)
+              max: Scalar | Tensor | None = None) -> Tensor:  # noqa: A002
+        """Limit every element to ``[min, max]`` (either bound optional, numbers or
+        broadcasting Tensors); the gradient is 0 where an element was clipped (and goes
+        to a Tensor bound there)."""
         if min is None and max is None:
             raise ValueError("clamp: at least one of min and max must be given")
+        if isinstance(min, Tensor) or isinstance(max, Tensor):
+            out = self
+            if min is not None:
+                out = _where(out < min, min, out)
+            if max is not None:
+                out = _where(out > max, max, out)
+            return out
         return E.Clamp.apply(self, min=min, max=max)
 
     clip = clamp
