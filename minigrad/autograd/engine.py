@@ -392,17 +392,8 @@ def _execute(roots, grad_roots, retain_graph, create_graph, inputs, accumulate):
         for leaf in list(leaf_slots):
             _finish_leaf(leaf, *leaf_args)
         return captured
-    for leaf, slot in leaf_slots.items():  # the common case, inline
-        array, owned = _resolve(slot)
-        if array.dtype != leaf.data.dtype:
-            array = array.astype(leaf.data.dtype)
-            owned = True
-        if leaf.grad is None:
-            if not owned or array.ndim == 0:  # a copy; a NumPy scalar becomes an array
-                array = get_array_module(array).array(array)
-            leaf.grad = _tensor_cls._make(array)
-        else:
-            leaf.grad.data += array
+    for leaf, slot in leaf_slots.items():  # the common case: no hooks, keep every leaf
+        _store_grad(leaf, *_resolve(slot), False)
     return captured
 
 

@@ -38,30 +38,11 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph: bool | None = None,
         if not t.requires_grad:
             raise RuntimeError(f"grad: One of the differentiated Tensors (inputs[{i}]) does "
                                "not require grad")
-    if grad_outputs is None:
-        grad_outputs = (None,) * len(outputs)
-    else:
-        grad_outputs = _as_tuple(grad_outputs) if not isinstance(
-            grad_outputs, Sequence) or isinstance(grad_outputs, Tensor) else tuple(
-            grad_outputs)
-    if len(grad_outputs) != len(outputs):
-        raise RuntimeError(f"grad_outputs: expected {len(outputs)} gradients (one per "
-                           f"output), got {len(grad_outputs)}")
     if allow_unused is None:
         allow_unused = materialize_grads
     if retain_graph is None:
         retain_graph = create_graph
-    roots, root_grads = [], []
-    for i, (out, g) in enumerate(zip(outputs, grad_outputs)):
-        if not isinstance(out, Tensor):
-            raise TypeError(f"grad: outputs[{i}] must be a Tensor, got {type(out).__name__}")
-        if out._base is not None:
-            follow_base(out)
-        if not out.requires_grad:
-            raise RuntimeError(f"grad: element {i} of outputs does not require grad and "
-                               "has no grad_fn")
-        roots.append(out)
-        root_grads.append(_root_grad(out, g, i, create_graph))
+    roots, root_grads = _roots("grad", outputs, grad_outputs, create_graph)
     grads = engine.backward(roots, root_grads, retain_graph=retain_graph,
                             create_graph=create_graph, inputs=inputs, accumulate=False)
     result = []
@@ -75,6 +56,33 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph: bool | None = None,
                 g = Tensor._make(get_array_module(t.data).zeros_like(t.data))
         result.append(g)
     return tuple(result)
+
+
+def _roots(name: str, outputs: tuple, grad_outputs, create_graph: bool) -> tuple:
+    """Check the tensors a backward starts from and their gradients: ``(roots, grads)``."""
+    Tensor = engine._tensor_cls
+    if grad_outputs is None:
+        grad_outputs = (None,) * len(outputs)
+    else:
+        grad_outputs = _as_tuple(grad_outputs) if not isinstance(
+            grad_outputs, Sequence) or isinstance(grad_outputs, Tensor) else tuple(
+            grad_outputs)
+    if len(grad_outputs) != len(outputs):
+        raise RuntimeError(f"{name}: expected {len(outputs)} gradients (one per output), "
+                           f"got {len(grad_outputs)}")
+    roots, root_grads = [], []
+    for i, (out, g) in enumerate(zip(outputs, grad_outputs)):
+        if not isinstance(out, Tensor):
+            raise TypeError(f"{name}: outputs[{i}] must be a Tensor, got "
+                            f"{type(out).__name__}")
+        if out._base is not None:
+            follow_base(out)
+        if not out.requires_grad:
+            raise RuntimeError(f"{name}: element {i} of outputs does not require grad and "
+                               "has no grad_fn")
+        roots.append(out)
+        root_grads.append(_root_grad(out, g, i, create_graph))
+    return roots, root_grads
 
 
 def _root_grad(out, g, i: int, create_graph: bool):
@@ -105,30 +113,9 @@ def backward(tensors, grad_tensors=None, retain_graph: bool | None = None,
     """``torch.autograd.backward``: accumulate d(tensors)/d(leaves) * grad_tensors into
     the leaves' ``.grad`` (``tensors``: a Tensor or a sequence; ``grad_tensors``: one
     per tensor, None for one-element tensors).  ``inputs`` as ``Tensor.backward``'s."""
-    Tensor = engine._tensor_cls
-    tensors = _as_tuple(tensors)
-    if grad_tensors is None:
-        grad_tensors = (None,) * len(tensors)
-    elif isinstance(grad_tensors, Tensor):
-        grad_tensors = (grad_tensors,)
-    else:
-        grad_tensors = tuple(grad_tensors)
-    if len(grad_tensors) != len(tensors):
-        raise RuntimeError(f"backward: got {len(grad_tensors)} grad_tensors for "
-                           f"{len(tensors)} tensors")
     if retain_graph is None:
         retain_graph = create_graph
-    roots, root_grads = [], []
-    for i, (t, g) in enumerate(zip(tensors, grad_tensors)):
-        if not isinstance(t, Tensor):
-            raise TypeError(f"backward: tensors[{i}] must be a Tensor, got {type(t).__name__}")
-        if t._base is not None:
-            follow_base(t)
-        if not t.requires_grad:
-            raise RuntimeError(f"backward: element {i} of tensors does not require grad and "
-                               "has no grad_fn")
-        roots.append(t)
-        root_grads.append(_root_grad(t, g, i, create_graph))
+    roots, root_grads = _roots("backward", _as_tuple(tensors), grad_tensors, create_graph)
     if inputs is not None:
         inputs = _as_tuple(inputs)
     engine.backward(roots, root_grads, retain_graph=retain_graph, create_graph=create_graph,
