@@ -221,15 +221,23 @@ def _store_grad(tensor, grad, owned: bool, create_graph: bool) -> None:
         with enable_grad():
             tensor.grad = grad if tensor.grad is None else tensor.grad + grad
         return
-    if grad.dtype != tensor.data.dtype:
-        grad = grad.astype(tensor.data.dtype)
-        owned = True
-    if tensor.grad is None:
-        if not owned or grad.ndim == 0:  # a copy; a NumPy scalar becomes an array
-            grad = get_array_module(grad).array(grad)
-        tensor.grad = Tensor._make(grad)
-    else:
-        tensor.grad.data += grad
+    _store_array_grads(((tensor, grad, owned),))
+
+
+def _store_array_grads(items) -> None:
+    """``_store_grad`` for ``(tensor, array, owned)`` items: all the leaves at the end of
+    a backward in one call (this loop runs for every weight of every step)."""
+    Tensor = _tensor_cls
+    for tensor, grad, owned in items:
+        if grad.dtype != tensor.data.dtype:
+            grad = grad.astype(tensor.data.dtype)
+            owned = True
+        if tensor.grad is None:
+            if not owned or grad.ndim == 0:  # a copy; a NumPy scalar becomes an array
+                grad = get_array_module(grad).array(grad)
+            tensor.grad = Tensor._make(grad)
+        else:
+            tensor.grad.data += grad
 
 
 def backward(roots, grad_roots, retain_graph: bool = False, create_graph: bool = False,
@@ -318,8 +326,9 @@ def _execute(roots, grad_roots, retain_graph, create_graph, inputs, accumulate):
                                                            wanted_nodes)
 
     # leaves with hooks given as roots, and reached by no node, are complete already
-    for leaf in [t for t in leaf_slots if t._hooks is not None and t not in leaf_pending]:
-        _finish_leaf(leaf, *leaf_args)
+    if leaf_slots:
+        for leaf in [t for t in leaf_slots if t._hooks is not None and t not in leaf_pending]:
+            _finish_leaf(leaf, *leaf_args)
 
     # 2. execution in topological order.
     ready = [node for node, count in dependencies.items() if count == 0]
@@ -327,7 +336,7 @@ def _execute(roots, grad_roots, retain_graph, create_graph, inputs, accumulate):
         node = ready.pop()
         node_slots = slots.pop(node, None)
         input_grads = None
-        skip = needed is not None and node not in needed
+        skip = False if needed is None else node not in needed
         if skip and node not in wanted_nodes:
             node_slots = None
         if node_slots is not None:
@@ -392,8 +401,8 @@ def _execute(roots, grad_roots, retain_graph, create_graph, inputs, accumulate):
         for leaf in list(leaf_slots):
             _finish_leaf(leaf, *leaf_args)
         return captured
-    for leaf, slot in leaf_slots.items():  # the common case: no hooks, keep every leaf
-        _store_grad(leaf, *_resolve(slot), False)
+    # the common case: no hooks, keep every leaf
+    _store_array_grads([(leaf, *_resolve(slot)) for leaf, slot in leaf_slots.items()])
     return captured
 
 
