@@ -510,7 +510,7 @@ class MinigradCellLoop:
 
 class HandDerivedBPTT:
     """``models.bptt.<cell>_forward/_backward`` with a hand-written embedding, linear
-    head and cross-entropy."""
+    head and cross-entropy (whose buffers are kept across steps, as the floor's)."""
 
     def __init__(self, cfg, cell, params, x, y, device="cpu"):
         from models import bptt
@@ -522,29 +522,37 @@ class HandDerivedBPTT:
         else:
             xp = np
             self.sync = None
-        self.xp, self.cfg = xp, cfg
+        self.xp, self.cfg, self.buf = xp, cfg, _Buffers(xp)
         self.forward = getattr(bptt, f"{cell}_forward")
         self.backward = getattr(bptt, f"{cell}_backward")
         self.p = {k: xp.asarray(v) for k, v in params.items()}
         self.x, self.y = xp.asarray(x), xp.asarray(y).reshape(-1)
+        self.rows = xp.arange(self.y.size)
 
     def step(self) -> float:
-        xp, p, cfg = self.xp, self.p, self.cfg
+        xp, p, cfg, buf = self.xp, self.p, self.cfg, self.buf
         rnn_params = {k[4:]: v for k, v in p.items() if k.startswith("rnn.")}
-        x = xp.take(p["embed.weight"], self.x, axis=0) if cfg["embed"] else self.x
+        B, T = self.x.shape[:2]
+        x = self.x
+        if cfg["embed"]:
+            x = xp.take(p["embed.weight"], self.x, axis=0, out=buf("xs", (B, T, cfg["I"])))
         out, _, cache = self.forward(x, rnn_params, num_layers=cfg["layers"])
-        B, T, H = out.shape
+        H, C = cfg["H"], cfg["C"]
         hs = out.reshape(B * T, H)
-        logits = hs @ p["out.weight"].T
+        w_out = p["out.weight"]
+        logits = xp.matmul(hs, w_out.T, out=buf("logits", (B * T, C)))
         logits += p["out.bias"]
-        loss = _head_grads(xp, logits, self.y, xp.arange(B * T), _Buffers(xp))
-        grads = self.backward(cache, (logits @ p["out.weight"]).reshape(B, T, H))
+        loss = _head_grads(xp, logits, self.y, self.rows, buf)
+        dys = buf("dys", (B, T, H))
+        xp.matmul(logits, w_out, out=dys.reshape(B * T, H))
+        grads = self.backward(cache, dys)
         dx = grads["input"]
         grads = {"rnn." + k: v for k, v in grads.items() if k not in ("input", "h0", "c0")}
-        grads["out.weight"] = logits.T @ hs
-        grads["out.bias"] = logits.sum(axis=0)
+        grads["out.weight"] = xp.matmul(logits.T, hs, out=buf("g_w_out", (C, H)))
+        grads["out.bias"] = logits.sum(axis=0, out=buf("g_b_out", (C,)))
         if cfg["embed"]:
-            g_emb = xp.zeros_like(p["embed.weight"])
+            g_emb = buf("g_emb", p["embed.weight"].shape)
+            g_emb[...] = 0
             _add_at(xp, g_emb, self.x.reshape(-1), dx.reshape(B * T, -1))
             grads["embed.weight"] = g_emb
         for name, g in grads.items():

@@ -116,12 +116,12 @@ def scatter_add(target, index, values) -> None:
 # again (on a VM, microseconds per 4 KiB page).  The pool keeps such buffers instead,
 # as CuPy's memory pool and PyTorch's caching allocator do: ``empty`` serves an array
 # from a free buffer of its size class, and the buffer comes back to the pool when
-# that array and every view of it are gone.  Arrays below ``min_bytes`` (16 KiB) still
+# that array and every view of it are gone.  Arrays below ``min_bytes`` (32 KiB) still
 # come from NumPy directly: for them the pool's own cost, about a microsecond per
 # array, would be more than it saves.
 
 
-POOL_MIN_BYTES = 1 << 14  # arrays from this size on come from the pool (ArrayPool's default)
+POOL_MIN_BYTES = 1 << 15  # arrays from this size on come from the pool (ArrayPool's default)
 _HUGE_PAGE_BYTES = 1 << 22
 
 
@@ -327,6 +327,17 @@ def stack(arrays, axis: int = 0):
     axis %= first.ndim + 1
     shape = first.shape[:axis] + (len(arrays),) + first.shape[axis:]
     return np.stack(arrays, axis=axis, out=_pool.empty(shape, _result_dtype(arrays)))
+
+
+def as_rows(x):
+    """``x`` ``(*, n)`` as a C-contiguous 2-D ``(rows, n)`` array: a view when ``x`` is
+    C-contiguous, else one copy into a pooled buffer (``reshape`` would copy into a
+    fresh one)."""
+    if x.flags.c_contiguous or type(x) is not np.ndarray:
+        return x.reshape((-1, x.shape[-1]))
+    out = _pool.empty((x.size // x.shape[-1], x.shape[-1]), x.dtype)
+    np.copyto(out.reshape(x.shape), x)
+    return out
 
 
 def matmul(a, b):

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+import minigrad as mg
+
 REPO = Path(__file__).resolve().parent.parent
 BENCH = REPO / "benchmarks"
 NUMBER = re.compile(r"^-?\d+(\.\d+)?$")
@@ -117,6 +119,15 @@ def test_rnn_benchmark_missing_torch_is_reported():
     assert "not run: torch" in out
     _, rows = table(out, "impl", which=0)
     assert [r[0] for r in rows] == ["NumPy floor"]
+
+
+@pytest.mark.skipif(mg.cuda.is_available(), reason="checks the report without a GPU")
+def test_rnn_benchmark_reports_implementations_that_cannot_build():
+    """--device cuda without CuPy/GPU: every worker fails to build, each failure is
+    named with its reason, and the run still ends normally."""
+    out = run_script("rnn_benchmark.py", "--configs", "tiny", "--device", "cuda",
+                     "--impls", "floor", "graph", *FAST)
+    assert "floor: failed (" in out and "graph: failed (" in out
 
 
 def test_layer_step():

@@ -5,7 +5,7 @@ batched GEMM instead of T small ones (see ``autograd.engine``)."""
 from __future__ import annotations
 
 from ..autograd.function import Op, OuterGrad
-from ..backend import matmul
+from ..backend import as_rows, matmul
 from .dual import sum_to, swap_last
 
 
@@ -90,9 +90,10 @@ class Linear(Op):
     def forward(ctx, x, weight, bias=None):
         ctx.save_for_backward(x, weight)
         if x.ndim > 2:  # one 2-D GEMM over all leading dims (a strided 3-D input would
-            # otherwise become one small GEMM per batch row)
-            out = matmul(x.reshape((-1, x.shape[-1])), weight.T).reshape(
-                x.shape[:-1] + (weight.shape[0],))
+            # otherwise become one small GEMM per batch row); a strided input is copied
+            # once, and backward reuses the copy
+            ctx.x_rows = as_rows(x)
+            out = matmul(ctx.x_rows, weight.T).reshape(x.shape[:-1] + (weight.shape[0],))
         else:
             out = matmul(x, weight.T)
         if bias is not None:
@@ -107,8 +108,11 @@ class Linear(Op):
         grad_x = matmul(g2, weight).reshape(x.shape) if need[0] else None  # dx = g W
         grad_w = None
         if need[1]:  # dW = g^T x summed over all leading dims (none for a 1-D x)
-            x2 = x.reshape((-1, x.shape[-1]))
-            grad_w = swap_last(g2) @ x2 if ctx._graph_mode else OuterGrad(g2, x2)
+            if ctx._graph_mode:
+                grad_w = swap_last(g2) @ x.reshape((-1, x.shape[-1]))
+            else:
+                x2 = ctx.x_rows if x.ndim > 2 else x.reshape((-1, x.shape[-1]))
+                grad_w = OuterGrad(g2, x2)
         if len(need) == 2:
             return grad_x, grad_w
         grad_b = sum_to(grad, (grad.shape[-1],)) if need[2] else None
