@@ -136,18 +136,10 @@ class _BackwardHook:
         return outputs if is_tuple else outputs[0]
 
     def _on_grad_output(self, grads: tuple) -> tuple:
-        grad_outputs = self._pack(self.output_index, grads, self.n_outputs)
-        for hook in self.pre_hooks:
-            result = hook(self.module, grad_outputs)
-            if result is None:
-                continue
-            result = _as_grad_tuple(result)
-            if len(result) != len(grad_outputs):
-                raise RuntimeError(
-                    "Backward pre hook returned an invalid number of grad_output, got "
-                    f"{len(result)}, but expected {len(grad_outputs)}")
-            _check_shapes(result, grad_outputs, "grad_output")
-            grad_outputs = result
+        grad_outputs = _replacing_hooks(
+            self.pre_hooks, lambda hook, g: hook(self.module, g),
+            self._pack(self.output_index, grads, self.n_outputs), "grad_output",
+            "Backward pre hook")
         self.grad_outputs = grad_outputs
         if self.input_index is None:  # no input requires grad: the hooks fire here
             if self.hooks:
@@ -167,18 +159,9 @@ class _BackwardHook:
     def _on_grad_input(self, grads: tuple) -> tuple:
         if self.grad_outputs is None:  # the gradient did not come through the outputs
             return grads
-        grad_inputs = self._pack(self.input_index, grads, self.n_inputs)
-        for hook in self.hooks:
-            result = hook(self.module, grad_inputs, self.grad_outputs)
-            if result is None:
-                continue
-            result = _as_grad_tuple(result)
-            if len(result) != len(grad_inputs):
-                raise RuntimeError(
-                    "Backward hook returned an invalid number of grad_input, got "
-                    f"{len(result)}, but expected {len(grad_inputs)}")
-            _check_shapes(result, grad_inputs, "grad_input")
-            grad_inputs = result
+        grad_inputs = _replacing_hooks(
+            self.hooks, lambda hook, g: hook(self.module, g, self.grad_outputs),
+            self._pack(self.input_index, grads, self.n_inputs), "grad_input", "Backward hook")
         self.grad_outputs = None
         return tuple(grad_inputs[i] for i in self.input_index)
 
@@ -195,6 +178,22 @@ def _as_grad_tuple(result: Any) -> tuple:
         return tuple(result)
     raise TypeError(f"a backward hook must return None or a tuple of Tensors (or None), "
                     f"got {type(result).__name__}")
+
+
+def _replacing_hooks(hooks, call, grads: tuple, what: str, kind: str) -> tuple:
+    """Call each hook (``call(hook, grads)``); a result that is not None replaces the
+    gradients, after PyTorch's checks of its length and shapes."""
+    for hook in hooks:
+        result = call(hook, grads)
+        if result is None:
+            continue
+        result = _as_grad_tuple(result)
+        if len(result) != len(grads):
+            raise RuntimeError(f"{kind} returned an invalid number of {what}, got "
+                               f"{len(result)}, but expected {len(grads)}")
+        _check_shapes(result, grads, what)
+        grads = result
+    return grads
 
 
 def _check_shapes(new: tuple, old: tuple, what: str) -> None:
