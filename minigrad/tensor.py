@@ -230,16 +230,20 @@ class Tensor:
                 "(create leaves with requires_grad=True, and don't call backward on a "
                 "result computed under no_grad)"
             )
-        xp = backend.get_array_module(self.data)
         if gradient is None:
             if self.data.size != 1:
                 raise RuntimeError(
                     f"backward: grad can be implicitly created only for a scalar output, "
                     f"got a tensor of shape {tuple(self.shape)}; pass gradient= of that shape"
                 )
-            grad = xp.ones_like(self.data)
+            grad = backend.get_array_module(self.data).ones_like(self.data)
         else:
-            grad_data = gradient.data if isinstance(gradient, Tensor) else xp.asarray(gradient)
+            if isinstance(gradient, Tensor):
+                grad_data = gradient.data
+            elif type(gradient) is type(self.data):
+                grad_data = gradient
+            else:
+                grad_data = backend.get_array_module(self.data).asarray(gradient)
             if grad_data.shape != self.data.shape:
                 raise RuntimeError(
                     f"backward: gradient has shape {tuple(grad_data.shape)}, expected the "
@@ -252,16 +256,16 @@ class Tensor:
                     f"backward: gradient is on {backend.device_of(grad_data)}, "
                     f"expected {self.device}"
                 )
-            grad = grad_data if grad_data.dtype == self.data.dtype else (
-                grad_data.astype(self.data.dtype))
+            dtype = self.data.dtype
+            grad = grad_data if grad_data.dtype is dtype or grad_data.dtype == dtype else (
+                grad_data.astype(dtype))
             if create_graph and isinstance(gradient, Tensor):
                 grad = gradient
         if retain_graph is None:
             retain_graph = create_graph
         if create_graph and not isinstance(grad, Tensor):
             grad = Tensor._make(grad)
-        engine.backward([self], [grad], retain_graph=retain_graph, create_graph=create_graph,
-                        inputs=inputs)
+        engine.backward([self], [grad], retain_graph, create_graph, inputs)
 
     def detach(self) -> Tensor:
         """A tensor sharing the data, cut from the graph."""
@@ -1173,7 +1177,8 @@ def _as_tensor(value, like: Tensor) -> Tensor:
 def _binary(op, a: Tensor, b, name: str, reverse: bool = False):
     """Prepare ``a <op> b`` (or ``b <op> a``): check devices, promote dtypes."""
     if isinstance(b, Tensor):
-        if type(a.data) is not type(b.data) or a.data.dtype != b.data.dtype:
+        a_dtype, b_dtype = a.data.dtype, b.data.dtype  # (`is` first: this runs per op)
+        if type(a.data) is not type(b.data) or (a_dtype is not b_dtype and a_dtype != b_dtype):
             a, b = _promote(a, b, name)
     elif isinstance(b, (bool, int, float, np.generic)):
         value = b.item() if isinstance(b, np.generic) else b

@@ -30,6 +30,7 @@ when the slot is read.
 from __future__ import annotations
 
 import bisect
+import itertools
 import threading
 from operator import itemgetter
 
@@ -41,6 +42,7 @@ from .versions import clock as write_clock
 
 _tensor_cls = None  # set by minigrad.tensor
 _clock_of = itemgetter(0)
+_no_grads = itertools.repeat(None)  # the input gradients of a node that did not run
 
 
 class _GradSum:
@@ -221,16 +223,24 @@ def _store_grad(tensor, grad, owned: bool, create_graph: bool) -> None:
         with enable_grad():
             tensor.grad = grad if tensor.grad is None else tensor.grad + grad
         return
-    _store_array_grads(((tensor, grad, owned),))
+    if owned:  # (a slot that owns its buffer)
+        grad = _GradSum(grad)
+        grad.owned = True
+    _store_array_grads({tensor: grad})
 
 
-def _store_array_grads(items) -> None:
-    """``_store_grad`` for ``(tensor, array, owned)`` items: all the leaves at the end of
-    a backward in one call (this loop runs for every weight of every step)."""
+def _store_array_grads(leaf_slots: dict) -> None:
+    """``_store_grad`` for every ``leaf: slot`` at the end of a backward in one call (this
+    loop runs for every weight of every step)."""
     Tensor = _tensor_cls
-    for tensor, grad, owned in items:
-        if grad.dtype != tensor.data.dtype:
-            grad = grad.astype(tensor.data.dtype)
+    for tensor, slot in leaf_slots.items():
+        if type(slot) is _GradSum or type(slot) is OuterGrad:
+            grad, owned = _resolve(slot)
+        else:
+            grad, owned = slot, False
+        data = tensor.data
+        if grad.dtype is not data.dtype and grad.dtype != data.dtype:
+            grad = grad.astype(data.dtype)
             owned = True
         if tensor.grad is None:
             if not owned or grad.ndim == 0:  # a copy; a NumPy scalar becomes an array
@@ -267,6 +277,8 @@ def backward(roots, grad_roots, retain_graph: bool = False, create_graph: bool =
 
 
 def _execute(roots, grad_roots, retain_graph, create_graph, inputs, accumulate):
+    clock = write_clock  # (locals: this function's loops run once per node and edge)
+    GradSum, accumulate_into = _GradSum, _accumulate
     slots: dict = {}         # node -> list of per-output gradient slots
     leaf_slots: dict = {}    # leaf Tensor -> gradient slot
     leaf_pending: dict = {}  # leaf Tensor -> edges into it that have not run yet
@@ -287,11 +299,11 @@ def _execute(roots, grad_roots, retain_graph, create_graph, inputs, accumulate):
     for root, grad in zip(roots, grad_roots):
         node = root.grad_fn
         if node is None:
-            leaf_slots[root] = _accumulate(leaf_slots.get(root), grad)
+            leaf_slots[root] = accumulate_into(leaf_slots.get(root), grad)
             continue
         if node not in slots:
             slots[node] = [None] * node._n_outputs
-        slots[node][root._output_nr] = _accumulate(slots[node][root._output_nr], grad)
+        slots[node][root._output_nr] = accumulate_into(slots[node][root._output_nr], grad)
         if node not in dependencies:
             dependencies[node] = 0
             stack.append(node)
@@ -304,19 +316,17 @@ def _execute(roots, grad_roots, retain_graph, create_graph, inputs, accumulate):
         if inputs_ is None:
             raise _freed_error(node)
         for t in inputs_:
-            parent, nr = t.grad_fn, t
-            if t._history is not None:
-                parent, nr = _edge_as_of(t, node._stamp)
+            parent = t.grad_fn if t._history is None else _edge_as_of(t, node._stamp)[0]
             if parent is not None:
                 if parent in dependencies:
                     dependencies[parent] += 1
                 else:
                     dependencies[parent] = 1
                     stack.append(parent)
-            elif nr is not None and t._hooks is not None and t.requires_grad:
+            elif t._hooks is not None and t.requires_grad and t._history is None:
                 # a leaf with hooks is finished as soon as its last edge has run; the
                 # others all at the end (which saves the counting)
-                leaf_pending[nr] = leaf_pending.get(nr, 0) + 1
+                leaf_pending[t] = leaf_pending.get(t, 0) + 1
 
     leaf_args = (leaf_slots, create_graph, wanted_leaves, accumulate, captured)
 
@@ -336,38 +346,30 @@ def _execute(roots, grad_roots, retain_graph, create_graph, inputs, accumulate):
         node = ready.pop()
         node_slots = slots.pop(node, None)
         input_grads = None
-        skip = False if needed is None else node not in needed
-        if skip and node not in wanted_nodes:
-            node_slots = None
-        if node_slots is not None:
+        runs = needed is None or node in needed
+        if node_slots is not None and (runs or node in wanted_nodes):
             if create_graph:
                 grads = node_slots
             elif len(node_slots) == 1:
                 slot = node_slots[0]
-                grads = [slot if type(slot) is not _GradSum and type(slot) is not OuterGrad
+                grads = [slot if type(slot) is not GradSum and type(slot) is not OuterGrad
                          else _resolve(slot)[0]]
             else:
                 grads = [None if s is None else _resolve(s)[0] for s in node_slots]
             if node._tensor_hooks is not None:  # (retain_grad sets it too)
                 grads = _node_hooks(node, grads, create_graph)
             if wanted_nodes is not None and node in wanted_nodes:
-                for nr, index, tensor in wanted_nodes[node]:
-                    if grads[nr] is None:
-                        continue
-                    if accumulate:
-                        _store_grad(tensor, grads[nr], False, create_graph)
-                    else:
-                        captured[index] = _captured(grads[nr], False, create_graph)
-            for g in () if skip else grads:
-                if g is not None:
-                    if node.saved is None:
-                        raise _freed_error(node)
-                    if node._stamp != write_clock[0]:
-                        _check_versions(node)
-                    input_grads = node._run_backward(grads, create_graph)
-                    break
-        for i, t in enumerate(node.inputs):
-            grad = None if input_grads is None else input_grads[i]
+                _capture_node(wanted_nodes[node], grads, accumulate, captured, create_graph)
+            if runs:
+                for g in grads:
+                    if g is not None:
+                        if node.saved is None:
+                            raise _freed_error(node)
+                        if node._stamp != clock[0]:
+                            _check_versions(node)
+                        input_grads = node._run_backward(grads, create_graph)
+                        break
+        for t, grad in zip(node.inputs, _no_grads if input_grads is None else input_grads):
             parent = t.grad_fn
             if t._history is not None:
                 parent, nr = _edge_as_of(t, node._stamp)
@@ -380,20 +382,20 @@ def _execute(roots, grad_roots, retain_graph, create_graph, inputs, accumulate):
                     parent_slots = slots.get(parent)
                     if parent_slots is None:
                         parent_slots = slots[parent] = [None] * parent._n_outputs
-                    parent_slots[nr] = _accumulate(parent_slots[nr], grad)
+                    parent_slots[nr] = accumulate_into(parent_slots[nr], grad)
                 count = dependencies[parent] - 1
                 dependencies[parent] = count
                 if count == 0:
                     ready.append(parent)
             elif t.requires_grad:
                 if grad is not None:
-                    leaf_slots[nr] = _accumulate(leaf_slots.get(nr), grad)
+                    leaf_slots[nr] = accumulate_into(leaf_slots.get(nr), grad)
                 if t._hooks is not None:
                     count = leaf_pending[nr] - 1
                     leaf_pending[nr] = count
                     if count == 0:
                         _finish_leaf(nr, *leaf_args)
-        if not retain_graph and not skip:
+        if not retain_graph and runs:
             node._release()
 
     # 3. the leaves without hooks
@@ -402,8 +404,21 @@ def _execute(roots, grad_roots, retain_graph, create_graph, inputs, accumulate):
             _finish_leaf(leaf, *leaf_args)
         return captured
     # the common case: no hooks, keep every leaf
-    _store_array_grads([(leaf, *_resolve(slot)) for leaf, slot in leaf_slots.items()])
+    _store_array_grads(leaf_slots)
     return captured
+
+
+def _capture_node(wanted: list, grads: list, accumulate: bool, captured: list,
+                  create_graph: bool) -> None:
+    """``inputs=`` names non-leaf outputs of this node: store (``backward``) or hand back
+    (``autograd.grad``) their gradients."""
+    for nr, index, tensor in wanted:
+        if grads[nr] is None:
+            continue
+        if accumulate:
+            _store_grad(tensor, grads[nr], False, create_graph)
+        else:
+            captured[index] = _captured(grads[nr], False, create_graph)
 
 
 def _finish_leaf(leaf, leaf_slots, create_graph, wanted_leaves, accumulate, captured) -> None:

@@ -204,27 +204,22 @@ class Op(Function):
     @classmethod
     def apply(cls, *inputs, **params):
         Tensor = _tensor_cls
-        for t in inputs:
-            if t._base is not None:
-                follow_base(t)
         ctx = cls()
         result = cls.forward(ctx, *[t.data for t in inputs], **params)
         if isinstance(result, _np_scalar):  # NumPy gives scalars for 0-d results
             result = _np.asarray(result)
         record = _state.enabled
-        if record:
-            for t in inputs:
-                if t.requires_grad:
-                    break
-            else:
-                record = False
+        if record:  # (a view whose base was rewritten in place first takes its new history)
+            needs = tuple([t.requires_grad if t._base is None else _followed(t)
+                           for t in inputs])
+            record = True in needs
         if type(result) is not tuple:
             if not record:
                 out = Tensor._make(result)
             else:
                 ctx.inputs = inputs
                 ctx._stamp = _clock[0]
-                ctx.needs_input_grad = tuple([t.requires_grad for t in inputs])
+                ctx.needs_input_grad = needs
                 out = Tensor._make(result, ctx, 0)
             if cls.is_view:
                 _share_storage(inputs[0], (out,), params)
@@ -234,7 +229,7 @@ class Op(Function):
         else:
             ctx.inputs = inputs
             ctx._stamp = _clock[0]
-            ctx.needs_input_grad = tuple([t.requires_grad for t in inputs])
+            ctx.needs_input_grad = needs
             ctx._n_outputs = len(result)
             keep = cls.differentiable_outputs
             outs = tuple([
@@ -307,6 +302,12 @@ def _share_storage(source, outputs, params) -> None:
         else:
             out._base = (source, params.get("index") if len(outputs) == 1 else None,
                          _clock[0])
+
+
+def _followed(view) -> bool:
+    """``follow_base(view)``, then whether ``view`` requires grad."""
+    follow_base(view)
+    return view.requires_grad
 
 
 def follow_base(view) -> None:
