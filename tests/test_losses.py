@@ -539,3 +539,102 @@ def test_cross_entropy_backward_twice_with_retain_graph(shape):
     x.grad = None
     loss.backward()
     np.testing.assert_array_equal(x.grad.numpy(), first)
+
+
+# --- log_softmax, then nll_loss: the sparse gradient between them ----------------------
+# ``nll_loss`` of a ``log_softmax`` output sends back a ``OneHotGrad`` (values at the
+# targets only) that ``LogSoftmax.backward`` uses in one pass; wherever anything else
+# sees that gradient the engine makes it dense.  Each program below must give exactly
+# what the same program gives with the pair kept apart (``+ 0.0`` between them).
+
+def _nll_programs():
+    def plain(x, y, logp_of):
+        return [F.nll_loss(logp_of(x), y)]
+
+    def weighted_ignore(x, y, logp_of):
+        w = mg.tensor(np.linspace(0.5, 2.0, x.shape[1]))
+        return [F.nll_loss(logp_of(x), y, weight=w, ignore_index=int(y.numpy()[0]))]
+
+    def sum_and_none(x, y, logp_of):
+        per = F.nll_loss(logp_of(x), y, reduction="none")
+        return [F.nll_loss(logp_of(x), y, reduction="sum") + (per * per).sum()]
+
+    def second_consumer(x, y, logp_of):
+        logp = logp_of(x)
+        return [F.nll_loss(logp, y) + (logp.exp() * logp).sum() * 0.1]
+
+    def retained(x, y, logp_of):
+        logp = logp_of(x)
+        logp.retain_grad()
+        return [F.nll_loss(logp, y)], logp
+
+    def hooked(x, y, logp_of):
+        logp = logp_of(x)
+        logp.register_hook(lambda g: g * 3)
+        return [F.nll_loss(logp, y)]
+
+    return {"plain": plain, "weighted_ignore": weighted_ignore,
+            "sum_and_none": sum_and_none, "second_consumer": second_consumer,
+            "retained": retained, "hooked": hooked}
+
+
+NLL_PROGRAMS = _nll_programs()
+
+
+def _fused(x):
+    return F.log_softmax(x, dim=1)
+
+
+def _apart(x):
+    return F.log_softmax(x, dim=1) + 0.0
+
+
+@pytest.mark.parametrize("shape", [(5, 7), (40, 5000)])  # one row block; several
+@pytest.mark.parametrize("program", sorted(NLL_PROGRAMS))
+def test_log_softmax_nll_pair_matches_the_dense_path(program, shape):
+    rng = np.random.default_rng(3)
+    logits = rng.standard_normal(shape) * 3
+    y = mg.tensor(rng.integers(0, shape[1], shape[0]))
+    results = []
+    for logp_of in (_fused, _apart):
+        x = mg.tensor(logits, requires_grad=True)
+        out = NLL_PROGRAMS[program](x, y, logp_of)
+        losses, retained = (out, None) if isinstance(out, list) else out
+        losses[0].backward()
+        results.append((losses[0].item(), x.grad.numpy(),
+                        None if retained is None else retained.grad.numpy()))
+    (loss, grad, kept), (loss_ref, grad_ref, kept_ref) = results
+    assert loss == pytest.approx(loss_ref, rel=1e-12)
+    close(grad, grad_ref, rtol=1e-9, atol=1e-13)
+    if kept_ref is not None:
+        close(kept, kept_ref, rtol=1e-12, atol=1e-15)
+
+
+def test_log_softmax_nll_pair_takes_the_sparse_path():
+    x = mg.randn(4, 6, requires_grad=True)
+    y = mg.tensor([0, 5, 2, 2])
+    assert F.nll_loss(F.log_softmax(x, dim=1), y).grad_fn.one_hot_grad
+    assert not F.nll_loss(F.log_softmax(x, dim=1) + 0.0, y).grad_fn.one_hot_grad
+    assert not F.nll_loss(F.log_softmax(x, dim=0), y).grad_fn.one_hot_grad
+    with mg.no_grad():  # nothing to keep for a backward that cannot come
+        assert F.log_softmax(x, dim=1).grad_fn is None
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_log_softmax_nll_pair_retain_graph_grad_and_double_backward(dtype):
+    rng = np.random.default_rng(4)
+    x = mg.tensor(rng.standard_normal((30, 9000)).astype(dtype), requires_grad=True)
+    y = mg.tensor(rng.integers(0, 9000, 30))
+    loss = F.nll_loss(F.log_softmax(x, dim=1), y)
+    loss.backward(retain_graph=True)  # the first backward uses the kept exps up
+    first = x.grad.numpy().copy()
+    loss.backward()  # the second recomputes them
+    tol = 1e-6 if dtype == np.float32 else 1e-13
+    close(x.grad.numpy(), 2 * first, rtol=tol, atol=tol * 1e-3)
+    logp = F.log_softmax(x, dim=1)
+    g_logp, g_x = mg.autograd.grad(F.nll_loss(logp, y), [logp, x])
+    expected_logp = np.zeros((30, 9000), dtype)
+    expected_logp[np.arange(30), y.numpy()] = -1 / 30
+    close(g_logp.numpy(), expected_logp, rtol=tol, atol=0)
+    close(g_x.numpy(), first, rtol=tol, atol=tol * 1e-3)
+    hessian_vector_check(lambda x: F.nll_loss(F.log_softmax(x, dim=1), mg.tensor([1, 0, 3])))

@@ -36,7 +36,7 @@ from operator import itemgetter
 
 from ..backend import concatenate, get_array_module, matmul
 from . import versions
-from .function import OuterGrad
+from .function import OneHotGrad, OuterGrad
 from .grad_mode import _state, enable_grad
 from .versions import clock as write_clock
 
@@ -64,6 +64,10 @@ def _accumulate(slot, grad):
             slot.terms.append(grad)
             return slot
         return grad
+    if type(grad) is OneHotGrad:  # a second gradient for the tensor: both dense
+        grad = grad.dense()
+    if type(slot) is OneHotGrad:
+        slot = slot.dense()
     if type(slot) is not _GradSum:
         if isinstance(slot, _tensor_cls):  # create_graph: differentiable sums
             return slot + _materialize(grad)
@@ -92,6 +96,8 @@ def _resolve(slot):
     if type(slot) is not _GradSum:
         if type(slot) is OuterGrad:
             return _materialize(slot), True
+        if type(slot) is OneHotGrad:
+            return slot.dense(), True
         return slot, False
     dense, owned = slot.dense, slot.owned
     terms = slot.terms
@@ -201,7 +207,7 @@ def _run_hooks(hooks: dict, grad, create_graph: bool):
 def _node_hooks(node, grads: list, create_graph: bool) -> list:
     """Apply the non-leaf Tensor hooks registered on ``node``'s outputs, then store
     retained gradients (``retain_grad`` runs last, as in PyTorch)."""
-    grads = list(grads)
+    grads = [g.dense() if type(g) is OneHotGrad else g for g in grads]
     for nr, hooks in (node._tensor_hooks or {}).items():
         if grads[nr] is not None and hooks:
             grads[nr] = _run_hooks(hooks, grads[nr], create_graph)
@@ -234,7 +240,7 @@ def _store_array_grads(leaf_slots: dict) -> None:
     loop runs for every weight of every step)."""
     Tensor = _tensor_cls
     for tensor, slot in leaf_slots.items():
-        if type(slot) is _GradSum or type(slot) is OuterGrad:
+        if type(slot) is _GradSum or type(slot) is OuterGrad or type(slot) is OneHotGrad:
             grad, owned = _resolve(slot)
         else:
             grad, owned = slot, False
@@ -415,6 +421,8 @@ def _capture_node(wanted: list, grads: list, accumulate: bool, captured: list,
     for nr, index, tensor in wanted:
         if grads[nr] is None:
             continue
+        if type(grads[nr]) is OneHotGrad:
+            grads[nr] = grads[nr].dense()
         if accumulate:
             _store_grad(tensor, grads[nr], False, create_graph)
         else:

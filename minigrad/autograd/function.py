@@ -353,3 +353,30 @@ class OuterGrad:
         self.lhs = lhs
         self.rhs = rhs
         self.shape = shape  # reshape the product to this (None: leave (K, N))
+
+
+class OneHotGrad:
+    """A gradient left sparse: zero except ``dense[n, index[n]] = values[n]`` for the
+    ``(N, C)`` array it stands for -- what ``nll_loss`` sends back to its log-probabilities.
+
+    ``nll_loss`` returns it only when its input came straight from ``log_softmax``
+    (whose backward then costs one pass, ``softmax * -values`` plus the targets, instead
+    of building a dense ``(N, C)`` array mostly of zeros and reading it twice).  The
+    engine turns it into the dense array wherever anything else would see it: a second
+    gradient for the same tensor, a hook, ``retain_grad``, ``inputs=``.
+    """
+
+    __slots__ = ("shape", "dtype", "index", "values")
+
+    def __init__(self, shape: tuple, dtype, index, values):
+        self.shape, self.dtype, self.index, self.values = shape, dtype, index, values
+
+    def dense(self):
+        """The ``(N, C)`` array (from the backend's pool)."""
+        from ..backend import empty
+
+        xp = get_array_module(self.values)
+        out = empty(self.shape, self.dtype, xp)
+        out.fill(0)
+        out[xp.arange(self.shape[0]), self.index] = self.values  # one entry per row
+        return out

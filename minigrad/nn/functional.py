@@ -12,6 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from .. import backend, dtypes
+from ..autograd.grad_mode import is_grad_enabled
 from ..functions import where as _where
 from ..ops import indexing as _indexing
 from ..ops import linalg as _linalg
@@ -236,6 +237,8 @@ def _softmax_like(op, input, dim, dtype, name):  # noqa: A002
     x = _floating(input) if dtype is None else input.to(dtype)
     if x.ndim == 0:  # a single value: treat it as a vector of one
         return op.apply(x.reshape(1), dim=0).reshape(())
+    if op is _ops.LogSoftmax and x.requires_grad and is_grad_enabled():
+        return op.apply(x, dim=_dim(x, dim, name), keep_exps=True)
     return op.apply(x, dim=_dim(x, dim, name))
 
 
@@ -483,10 +486,14 @@ def _class_loss(op, name, input, target, weight, ignore_index, reduction,  # noq
             return loss.reshape(()) if unbatched else loss
         total = loss.sum()
         return total if reduction == "sum" else total / Tensor._make(sample_weight.sum())
-    if reduction == "mean" and op is _ops.CrossEntropy:  # the mean inside: one node
-        loss = op.apply(input, target=safe_target, weight=sample_weight, mean=True)
+    params = {}
+    if op is _ops.NLL and input.ndim == 2 and isinstance(input.grad_fn, _ops.LogSoftmax) \
+            and input.grad_fn.dim in (1, -1):  # log_softmax, then nll: see OneHotGrad
+        params["one_hot_grad"] = True
+    if reduction == "mean":  # the mean inside: one node
+        loss = op.apply(input, target=safe_target, weight=sample_weight, mean=True, **params)
         return loss.reshape(()) if unbatched else loss
-    loss = op.apply(input, target=safe_target, weight=sample_weight)
+    loss = op.apply(input, target=safe_target, weight=sample_weight, **params)
     if reduction == "none":
         return loss.reshape(()) if unbatched else loss
     total = loss.sum()
