@@ -216,17 +216,23 @@ def test_threads_share_the_pool():
     gc.collect()
     baseline = backend.pool_stats()["in_use_bytes"]
 
-    def churn():
+    clobbered = []
+
+    def churn(mark):
         for _ in range(300):
             a = backend.empty(BIG, np.float32)
+            a.fill(mark)  # no other live array may share this buffer
             b = a[1:]
+            if not (b == mark).all():
+                clobbered.append(mark)
             del a, b
 
-    threads = [threading.Thread(target=churn) for _ in range(4)]
+    threads = [threading.Thread(target=churn, args=(mark,)) for mark in range(4)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
+    assert not clobbered
     stats = backend.pool_stats()
     assert stats["in_use_bytes"] == baseline
     size = backend.ArrayPool.size_class(BIG[0] * BIG[1] * 4)
