@@ -9,7 +9,6 @@ is accepted and means the same).
 from __future__ import annotations
 
 import mmap
-import threading
 import weakref
 from typing import Any
 
