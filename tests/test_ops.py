@@ -31,6 +31,7 @@ import minigrad as mg
 import minigrad.nn.functional as F
 from minigrad import backend, nn
 from minigrad.ops import elementwise as E
+from minigrad.ops import linalg as L
 
 
 @dataclass(frozen=True)
@@ -227,6 +228,13 @@ def _rnn_cell_specs() -> list[OpSpec]:
         OpSpec("lstm-cell-pointwise-c-only", lambda g, c: lstm(g, c)[1],
                lambda g, c: _lstm_cell_ref(g, c)[1], ((2, 12), (2, 3))),
         OpSpec("gru-cell-pointwise", gru, _gru_cell_ref, ((2, 9), (2, 9), (2, 3))),
+        # one whole RNN step: act(proj + h @ W_hh^T), the last input being W_hh^T
+        OpSpec("rnn-step-tanh", L.RNNStep.apply, lambda x, h, w: np.tanh(x + h @ w),
+               ((2, 3), (2, 3), (3, 3))),
+        OpSpec("rnn-step-relu", lambda x, h, w: L.RNNStep.apply(x, h, w, nonlinearity="relu"),
+               lambda x, h, w: np.maximum(x + h @ w, 0), ((2, 3), (2, 3), (3, 3))),
+        OpSpec("rnn-step-broadcast-proj", L.RNNStep.apply, lambda x, h, w: np.tanh(x + h @ w),
+               ((3,), (2, 3), (3, 3))),
     ]
 
 

@@ -128,7 +128,7 @@ def _recorded(module, T, B=2):
 
 
 @pytest.mark.parametrize("cls, step_ops", [
-    (nn.RNN, ["AddMM", "Tanh"]),
+    (nn.RNN, ["RNNStep"]),
     (nn.LSTM, ["AddMM", "LSTMCellPointwise"]),
     (nn.GRU, ["AddMM", "GRUCellPointwise"]),
 ])
@@ -179,8 +179,8 @@ def test_max_timesteps_collapses_the_middle(max_timesteps, kept):
         assert skips == [f"... {n_hidden} more steps (t={first}..{first + n_hidden - 1}) ..."] * 2
     else:
         assert skips == []
-    # 2 nodes per hidden step and layer become one box per layer
-    assert len(labels) == len(full[0]) - 2 * 2 * n_hidden + (2 if n_hidden else 0)
+    # the node of each hidden step (RNNStep) and layer become one box per layer
+    assert len(labels) == len(full[0]) - 2 * n_hidden + (2 if n_hidden else 0)
     ids = set(labels)
     assert all(a in ids and b in ids for a, b in edges)  # no edge to a hidden node
     assert 'label="t=' not in make_dot(loss, max_timesteps=4).source  # needs steps=

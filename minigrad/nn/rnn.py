@@ -13,14 +13,15 @@ per timestep.  For every layer and direction:
 1. the input projections of ALL timesteps are one ``Linear`` op over ``(T*B, I)``
    rows, with both biases folded in (GRU: only the r, z parts of ``b_hh``);
 2. one ``unbind`` (a single multi-output node) hands out the per-step slices;
-3. per step ONE GEMM node -- ``addmm(proj_t, h, W_hh^T)`` (GRU: ``addmm(b_hn, h,
-   W_hh^T)``, the input projection joins in the next node) -- whose ``W_hh^T`` is one
-   transpose node per forward, so the engine collects the T weight-gradient terms as
-   ``OuterGrad`` and evaluates them as ONE batched GEMM; then the cell's pointwise
-   part: RNN one activation node; LSTM / GRU ONE fused node
-   (``ops.elementwise.LSTMCellPointwise`` / ``GRUCellPointwise``, forward and
-   backward formulas side by side, as PyTorch's fused cell kernels).  So every cell
-   records 2 nodes per step (before the fused pointwise nodes, LSTM / GRU took 11);
+3. per step: RNN ONE node, ``act(proj_t + h @ W_hh^T)`` (``ops.linalg.RNNStep``);
+   LSTM / GRU one GEMM node -- ``addmm(proj_t, h, W_hh^T)`` (GRU: ``addmm(b_hn, h,
+   W_hh^T)``, the input projection joins in the next node) -- then ONE fused node for
+   the cell's pointwise part (``ops.elementwise.LSTMCellPointwise`` /
+   ``GRUCellPointwise``, forward and backward formulas side by side, as PyTorch's
+   fused cell kernels).  ``W_hh^T`` is one transpose node per forward, so the engine
+   collects the T weight-gradient terms as ``OuterGrad`` and evaluates them as ONE
+   batched GEMM.  So a step records 1 node (RNN) or 2 (LSTM / GRU, which took 11
+   before the fused pointwise nodes);
 4. one ``stack`` collects the outputs (the reverse direction iterates reversed
    time and stacks in original order).
 
@@ -67,14 +68,13 @@ from .utils.rnn import PackedSequence
 
 __all__ = ["RNNBase", "RNN", "LSTM", "GRU", "RNNCellBase", "RNNCell", "LSTMCell", "GRUCell"]
 
-_ACTIVATIONS = {"tanh": E.Tanh.apply, "relu": E.Relu.apply}
-
 # The raw ops of the hot loop (validated once per call, not once per step).
 _add = E.Add.apply
 _mul = E.Mul.apply
 _lstm_pointwise = E.LSTMCellPointwise.apply
 _gru_pointwise = E.GRUCellPointwise.apply
 _addmm = L.AddMM.apply
+_rnn_step = L.RNNStep.apply
 _matmul = L.MatMul.apply
 _split = S.Split.apply
 _stack = S.Stack.apply
@@ -121,12 +121,13 @@ class _RNNMath:
     def prep(x, weights, nonlinearity):
         w_ih, w_hh, b_ih, b_hh = weights
         bias = None if b_ih is None else _add(b_ih, b_hh)
-        return (_linear(x, w_ih, bias),), (_transpose(w_hh), _ACTIVATIONS[nonlinearity])
+        return (_linear(x, w_ih, bias),), (_transpose(w_hh), nonlinearity)
 
     @staticmethod
     def step(projs, states, consts):
-        w_t, act = consts
-        return (act(_addmm(projs[0], states[0], w_t)),)
+        w_t, nonlinearity = consts
+        # 1 node: h' = act(proj_t + h @ W_hh^T)
+        return (_rnn_step(projs[0], states[0], w_t, nonlinearity=nonlinearity),)
 
 
 class _LSTMMath:
@@ -257,10 +258,13 @@ def _check_size(owner: str, name: str, value, minimum: int = 1) -> int:
     return int(value)
 
 
+_NONLINEARITIES = ("tanh", "relu")
+
+
 def _check_nonlinearity(owner: str, nonlinearity) -> str:
-    if nonlinearity not in _ACTIVATIONS:
+    if nonlinearity not in _NONLINEARITIES:
         raise ValueError(f"{owner}: unknown nonlinearity {nonlinearity!r}, expected one "
-                         f"of {tuple(_ACTIVATIONS)}")
+                         f"of {_NONLINEARITIES}")
     return nonlinearity
 
 
