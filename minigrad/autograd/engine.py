@@ -270,15 +270,16 @@ def backward(roots, grad_roots, retain_graph: bool = False, create_graph: bool =
         with enable_grad():                  # when called under no_grad
             return backward(roots, grad_roots, retain_graph, create_graph, inputs,
                             accumulate)
-    callbacks: list = []
-    outer, _engine.callbacks = _engine.callbacks, callbacks
+    engine = _engine
+    outer = engine.callbacks
+    callbacks = engine.callbacks = []
     try:
         captured = _execute(roots, grad_roots, retain_graph, create_graph, inputs,
                             accumulate)
         while callbacks:  # a callback may queue another
             callbacks.pop(0)()
     finally:
-        _engine.callbacks = outer
+        engine.callbacks = outer
     return captured
 
 

@@ -29,6 +29,7 @@ from .grad_mode import _state, enable_grad, no_grad
 from .versions import clock as _clock
 
 _np_scalar = _np.generic
+_FREED = {"saved": None, "inputs": None}  # what a node keeps after its backward
 
 _tensor_cls = None  # set by minigrad.tensor (avoids an import cycle)
 
@@ -176,10 +177,9 @@ class Function:
         n_outputs = state.get("_n_outputs")  # set by apply only for several outputs
         retained = state.get("_retained")  # (weak references: kept for ``retains_grad``)
         state.clear()
+        state.update(_FREED)  # saved = None marks the node as freed (engine._freed_error)
         if retained is not None:
             state["_retained"] = retained
-        state["saved"] = None  # marks the node as freed (see engine._freed_error)
-        state["inputs"] = None
         if n_outputs is not None:  # a freed node's outputs are still addressed by index
             state["_n_outputs"] = n_outputs
 
