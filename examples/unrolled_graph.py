@@ -7,9 +7,9 @@
 The model is many-to-one: ``nn.RNN`` (or LSTM / GRU) over ``--steps`` inputs, a linear
 read-out of the last output, an MSE loss. The forward runs inside
 ``minigrad.utils.steps.record_steps()``, so ``make_dot`` can group the nodes of every
-layer and timestep (``t=0``, ``t=1``, ...): each box holds the nodes one step records
-(``RNNStep`` for an RNN; the recurrent GEMM ``AddMM`` and the cell's pointwise part
-for LSTM / GRU), and the arrows
+layer and timestep (``t=0``, ``t=1``, ...): each box holds the node one step records
+(``RNNStep`` / ``LSTMStep`` / ``GRUStep``: the recurrent GEMM and the cell's pointwise
+part), and the arrows
 between the boxes are the path the gradient takes back through time. Leaves are the
 parameters, by name.
 

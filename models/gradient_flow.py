@@ -219,8 +219,7 @@ def _autograd_flow(module, cell, x, loss_fn, hx) -> GradientFlow:
         # total dL/dc_t adds the path through h_t = o_t tanh(c_t), made by the same node:
         # dL/dc_t = dL/dc_t|next + dL/dh_t * o_t * (1 - tanh(c_t)^2)
         H = module.hidden_size
-        dh_dc = [np.stack([_sigmoid(backend.to_numpy(step.states[0].grad_fn.inputs[0].data)
-                                    [:, 3 * H:])  # o_t, from the step's gate node
+        dh_dc = [np.stack([_sigmoid(_gates(step.states[0].grad_fn)[:, 3 * H:])  # o_t
                            * (1.0 - np.tanh(backend.to_numpy(step.states[1].data)) ** 2)
                            for step in direction]) for direction in per_direction]
     grads = mg.autograd.grad(loss, states, allow_unused=True, materialize_grads=True)
@@ -234,6 +233,13 @@ def _autograd_flow(module, cell, x, loss_fn, hx) -> GradientFlow:
     shape = (L, D) + dh[0].shape
     return GradientFlow(cell, "autograd", np.stack(dh).reshape(shape),
                         np.stack(dc).reshape(shape) if dc else None, loss.item())
+
+
+def _gates(node) -> np.ndarray:
+    """The gate pre-activations ``proj_t + h_{t-1} @ W_hh^T`` of an LSTM step's node
+    (``ops.cells.LSTMStep``, inputs ``(proj_t, h_{t-1}, c_{t-1}, W_hh^T)``)."""
+    proj, h, _, w_t = (backend.to_numpy(t.data) for t in node.inputs)
+    return proj + h @ w_t
 
 
 def _sigmoid(a: np.ndarray) -> np.ndarray:

@@ -30,8 +30,8 @@ import pytest
 import minigrad as mg
 import minigrad.nn.functional as F
 from minigrad import backend, nn
+from minigrad.ops import cells as C
 from minigrad.ops import elementwise as E
-from minigrad.ops import linalg as L
 
 
 @dataclass(frozen=True)
@@ -229,12 +229,22 @@ def _rnn_cell_specs() -> list[OpSpec]:
                lambda g, c: _lstm_cell_ref(g, c)[1], ((2, 12), (2, 3))),
         OpSpec("gru-cell-pointwise", gru, _gru_cell_ref, ((2, 9), (2, 9), (2, 3))),
         # one whole RNN step: act(proj + h @ W_hh^T), the last input being W_hh^T
-        OpSpec("rnn-step-tanh", L.RNNStep.apply, lambda x, h, w: np.tanh(x + h @ w),
+        OpSpec("rnn-step-tanh", C.RNNStep.apply, lambda x, h, w: np.tanh(x + h @ w),
                ((2, 3), (2, 3), (3, 3))),
-        OpSpec("rnn-step-relu", lambda x, h, w: L.RNNStep.apply(x, h, w, nonlinearity="relu"),
+        OpSpec("rnn-step-relu", lambda x, h, w: C.RNNStep.apply(x, h, w, nonlinearity="relu"),
                lambda x, h, w: np.maximum(x + h @ w, 0), ((2, 3), (2, 3), (3, 3))),
-        OpSpec("rnn-step-broadcast-proj", L.RNNStep.apply, lambda x, h, w: np.tanh(x + h @ w),
+        OpSpec("rnn-step-broadcast-proj", C.RNNStep.apply, lambda x, h, w: np.tanh(x + h @ w),
                ((3,), (2, 3), (3, 3))),
+        # one whole LSTM / GRU step: the gates' GEMM and the pointwise part in one node
+        OpSpec("lstm-step", C.LSTMStep.apply,
+               lambda x, h, c, w: _lstm_cell_ref(x + h @ w, c), ((2, 12), (2, 3), (2, 3), (3, 12))),
+        OpSpec("lstm-step-c-only", lambda x, h, c, w: C.LSTMStep.apply(x, h, c, w)[1],
+               lambda x, h, c, w: _lstm_cell_ref(x + h @ w, c)[1],
+               ((2, 12), (2, 3), (2, 3), (3, 12))),
+        OpSpec("gru-step", C.GRUStep.apply, lambda x, h, w, b: _gru_cell_ref(x, h @ w + b, h),
+               ((2, 9), (2, 3), (3, 9), (9,))),
+        OpSpec("gru-step-no-bias", C.GRUStep.apply, lambda x, h, w: _gru_cell_ref(x, h @ w, h),
+               ((2, 9), (2, 3), (3, 9))),
     ]
 
 

@@ -129,8 +129,8 @@ def _recorded(module, T, B=2):
 
 @pytest.mark.parametrize("cls, step_ops", [
     (nn.RNN, ["RNNStep"]),
-    (nn.LSTM, ["AddMM", "LSTMCellPointwise"]),
-    (nn.GRU, ["AddMM", "GRUCellPointwise"]),
+    (nn.LSTM, ["LSTMStep"]),
+    (nn.GRU, ["GRUStep"]),
 ])
 def test_timestep_groups(cls, step_ops):
     """2 layers x 4 steps: one cluster per layer, one per timestep, each holding the
@@ -233,9 +233,9 @@ def test_recurrent_edges_are_drawn_across():
     module = nn.LSTM(2, 3, num_layers=2, bidirectional=True)
     loss, steps = _recorded(module, T=4)
     source = make_dot(loss, steps=steps).source
-    # 4 layer directions x 3 transitions x 2 edges: h_{t-1} into the gates' AddMM and
-    # c_{t-1} into the pointwise node
-    assert source.count("constraint=false") == 4 * 3 * 2
+    # 4 layer directions x 3 transitions: step t-1's node into step t's (one edge for
+    # both h_{t-1} and c_{t-1}, which the same LSTMStep node makes and reads)
+    assert source.count("constraint=false") == 4 * 3
     assert "constraint=false" not in make_dot(loss).source
 
 

@@ -13,19 +13,18 @@ per timestep.  For every layer and direction:
 1. the input projections of ALL timesteps are one ``Linear`` op over ``(T*B, I)``
    rows, with both biases folded in (GRU: only the r, z parts of ``b_hh``);
 2. one ``unbind`` (a single multi-output node) hands out the per-step slices;
-3. per step: RNN ONE node, ``act(proj_t + h @ W_hh^T)`` (``ops.linalg.RNNStep``);
-   LSTM / GRU one GEMM node -- ``addmm(proj_t, h, W_hh^T)`` (GRU: ``addmm(b_hn, h,
-   W_hh^T)``, the input projection joins in the next node) -- then ONE fused node for
-   the cell's pointwise part (``ops.elementwise.LSTMCellPointwise`` /
-   ``GRUCellPointwise``, forward and backward formulas side by side, as PyTorch's
-   fused cell kernels).  ``W_hh^T`` is one transpose node per forward, so the engine
-   collects the T weight-gradient terms as ``OuterGrad`` and evaluates them as ONE
-   batched GEMM.  So a step records 1 node (RNN) or 2 (LSTM / GRU, which took 11
-   before the fused pointwise nodes);
+3. per step ONE node for the recurrent GEMM and the cell's pointwise part together
+   (``ops.cells.RNNStep`` / ``LSTMStep`` / ``GRUStep``: ``pre = proj_t + h @ W_hh^T``
+   -- GRU: ``h @ W_hh^T + (0, 0, b_hn)``, which meets the input projection inside the
+   cell -- then the activations, forward and backward formulas side by side, as
+   PyTorch's fused cell kernels).  ``W_hh^T`` is one transpose node per forward, so
+   the engine collects the T weight-gradient terms as ``OuterGrad`` and evaluates them
+   as ONE batched GEMM.  (An LSTM step took 11 nodes before the cells were fused, then
+   2: a GEMM node and a pointwise node);
 4. one ``stack`` collects the outputs (the reverse direction iterates reversed
    time and stacks in original order).
 
-The fused pointwise nodes are ordinary ops: BPTT across time still comes entirely
+The step nodes are ordinary ops: BPTT across time still comes entirely
 from walking the per-step graph, and their backward formulas run on Tensors under
 ``backward(create_graph=True)``, so double backward works through every layer.
 
@@ -55,6 +54,7 @@ import threading
 import warnings
 
 from .. import backend, dtypes
+from ..ops import cells as C
 from ..ops import elementwise as E
 from ..ops import linalg as L
 from ..ops import sequence as Q
@@ -71,11 +71,9 @@ __all__ = ["RNNBase", "RNN", "LSTM", "GRU", "RNNCellBase", "RNNCell", "LSTMCell"
 # The raw ops of the hot loop (validated once per call, not once per step).
 _add = E.Add.apply
 _mul = E.Mul.apply
-_lstm_pointwise = E.LSTMCellPointwise.apply
-_gru_pointwise = E.GRUCellPointwise.apply
-_addmm = L.AddMM.apply
-_rnn_step = L.RNNStep.apply
-_matmul = L.MatMul.apply
+_rnn_step = C.RNNStep.apply
+_lstm_step = C.LSTMStep.apply
+_gru_step = C.GRUStep.apply
 _split = S.Split.apply
 _stack = S.Stack.apply
 
@@ -143,9 +141,9 @@ class _LSTMMath:
     def step(projs, states, consts):
         h, c = states
         w_t, = consts
-        # 2 nodes: the gates GEMM, then ONE pointwise node for all of
+        # 1 node: gates = proj_t + h @ W_hh^T, then
         # c' = sig(f) * c + sig(i) * tanh(g);  h' = sig(o) * tanh(c')
-        return _lstm_pointwise(_addmm(projs[0], h, w_t), c)
+        return _lstm_step(projs[0], h, c, w_t)
 
 
 class _GRUMath:
@@ -166,10 +164,10 @@ class _GRUMath:
     def step(projs, states, consts):
         h = states[0]
         w_t, b_h = consts
-        gh = _matmul(h, w_t) if b_h is None else _addmm(b_h, h, w_t)  # W_hh h + (0, 0, b_hn)
-        # ONE pointwise node for r, z = sig(x_rz + gh_rz); n = tanh(x_n + r * gh_n);
-        # h' = (1 - z) * n + z * h
-        return (_gru_pointwise(projs[0], gh, h),)
+        # 1 node: gh = h @ W_hh^T + (0, 0, b_hn), then r, z = sig(x_rz + gh_rz);
+        # n = tanh(x_n + r * gh_n); h' = (1 - z) * n + z * h
+        return (_gru_step(projs[0], h, w_t) if b_h is None else
+                _gru_step(projs[0], h, w_t, b_h),)
 
 
 def _graph_direction(cell, x, states, weights, *, reverse, nonlinearity, time_dim=0,

@@ -398,26 +398,34 @@ class LSTMCellPointwise(Op):
     @staticmethod
     def backward(ctx, grad_h, grad_c):
         gates, c = ctx.saved_tensors
-        if not ctx._graph_mode:
-            return _lstm_backward_arrays(ctx, c, grad_h, grad_c)
-        s, g, _, tc = _lstm_cell(gates, c)  # differentiable activations, as ops
-        H = c.shape[-1]
-        i, f, o = s[:, :H], s[:, H:2 * H], s[:, 3 * H:]
-        if grad_h is None:  # an output that received no gradient
-            grad_h = _zeros_like(c if grad_c is None else grad_c)
-        ds = s * (1 - s)  # sigma' of every block (block 2 unused)
-        dc = grad_h * o * (1 - tc * tc)
-        if grad_c is not None:
-            dc = dc + grad_c
-        d_gates = _cat_last(dc * g * ds[:, :H], dc * c * ds[:, H:2 * H],
-                            dc * i * (1 - g * g), grad_h * tc * ds[:, 3 * H:])
         need_gates, need_c = ctx.needs_input_grad
-        return (d_gates if need_gates else None), (dc * f if need_c else None)
+        if not ctx._graph_mode:
+            return _lstm_backward_arrays(ctx.acts, c, grad_h, grad_c, need_gates, need_c)
+        d_gates, dc = _lstm_graph_grads(gates, c, grad_h, grad_c)
+        return (d_gates if need_gates else None), (dc if need_c else None)
 
 
-def _lstm_backward_arrays(ctx, c, grad_h, grad_c):
-    """``LSTMCellPointwise.backward`` on arrays, in place into two (pooled) buffers."""
-    s, g, tc = ctx.acts
+def _lstm_graph_grads(gates, c, grad_h, grad_c):
+    """``(d gates, dc)`` of ``LSTMCellPointwise`` as differentiable ops (Tensors, under
+    ``create_graph``), the activations recomputed from ``gates`` and ``c``."""
+    s, g, _, tc = _lstm_cell(gates, c)
+    H = c.shape[-1]
+    i, f, o = s[:, :H], s[:, H:2 * H], s[:, 3 * H:]
+    if grad_h is None:  # an output that received no gradient
+        grad_h = _zeros_like(c if grad_c is None else grad_c)
+    ds = s * (1 - s)  # sigma' of every block (block 2 unused)
+    dc = grad_h * o * (1 - tc * tc)
+    if grad_c is not None:
+        dc = dc + grad_c
+    d_gates = _cat_last(dc * g * ds[:, :H], dc * c * ds[:, H:2 * H],
+                        dc * i * (1 - g * g), grad_h * tc * ds[:, 3 * H:])
+    return d_gates, dc * f
+
+
+def _lstm_backward_arrays(acts, c, grad_h, grad_c, need_gates: bool, need_c: bool):
+    """``LSTMCellPointwise.backward`` on arrays, in place into two (pooled) buffers
+    (``acts``: what the forward kept)."""
+    s, g, tc = acts
     xp, H = get_array_module(s), c.shape[-1]
     i, f, o = s[:, :H], s[:, H:2 * H], s[:, 3 * H:]
     d = xp.multiply(s, s, out=empty(s.shape, s.dtype, xp))
@@ -443,7 +451,6 @@ def _lstm_backward_arrays(ctx, c, grad_h, grad_c):
     xp.subtract(1, dg, out=dg)
     dg *= i
     dg *= dc  # d gates_g = dc_tot i (1 - g^2)
-    need_gates, need_c = ctx.needs_input_grad
     if need_c:
         dc *= f  # dc = dc_tot f
     return (d if need_gates else None), (dc if need_c else None)
@@ -461,9 +468,10 @@ def _gru_cell(xg, hg, h):
     return r, z, n, hg_n, n + z * (h - n)  # h' = (1 - z) * n + z * h
 
 
-def _gru_backward_arrays(ctx, h, grad):
-    """``GRUCellPointwise.backward`` on arrays, in place into (pooled) buffers."""
-    r, z, n, hg_n = ctx.acts
+def _gru_backward_arrays(acts, h, grad, need_x: bool, need_h_proj: bool, need_h: bool):
+    """``GRUCellPointwise.backward`` on arrays, in place into (pooled) buffers
+    (``acts``: what the forward kept)."""
+    r, z, n, hg_n = acts
     xp, H = get_array_module(grad), h.shape[-1]
     B, dtype = h.shape[0], r.dtype
     d_x = empty((B, 3 * H), dtype, xp)  # (dr_pre, dz_pre, dn_pre)
@@ -483,7 +491,6 @@ def _gru_backward_arrays(ctx, h, grad):
     dr *= r
     xp.multiply(dr, r, out=tmp)
     dr -= tmp  # dr_pre = dn_pre hg_n r (1 - r)
-    need_x, need_h_proj, need_h = ctx.needs_input_grad
     d_h = None
     if need_h_proj:
         d_h = empty((B, 3 * H), dtype, xp)  # (dr_pre, dz_pre, dn_pre r)
@@ -533,13 +540,19 @@ class GRUCellPointwise(Op):
     @staticmethod
     def backward(ctx, grad):
         xg, hg, h = ctx.saved_tensors
-        if not ctx._graph_mode:
-            return _gru_backward_arrays(ctx, h, grad)
-        r, z, n, hg_n, _ = _gru_cell(xg, hg, h)  # differentiable activations, as ops
-        dn = grad * (1 - z) * (1 - n * n)
-        dz = grad * (h - n) * z * (1 - z)
-        dr = dn * hg_n * r * (1 - r)
         need_x, need_h_proj, need_h = ctx.needs_input_grad
-        return (_cat_last(dr, dz, dn) if need_x else None,
-                _cat_last(dr, dz, dn * r) if need_h_proj else None,
-                grad * z if need_h else None)
+        if not ctx._graph_mode:
+            return _gru_backward_arrays(ctx.acts, h, grad, need_x, need_h_proj, need_h)
+        d_x, d_hg, d_h = _gru_graph_grads(xg, hg, h, grad)
+        return (d_x if need_x else None), (d_hg if need_h_proj else None), (
+            d_h if need_h else None)
+
+
+def _gru_graph_grads(xg, hg, h, grad):
+    """``(d xg, d hg, dh)`` of ``GRUCellPointwise`` as differentiable ops (Tensors, under
+    ``create_graph``), the activations recomputed from the inputs."""
+    r, z, n, hg_n, _ = _gru_cell(xg, hg, h)
+    dn = grad * (1 - z) * (1 - n * n)
+    dz = grad * (h - n) * z * (1 - z)
+    dr = dn * hg_n * r * (1 - r)
+    return _cat_last(dr, dz, dn), _cat_last(dr, dz, dn * r), grad * z

@@ -5,8 +5,8 @@ batched GEMM instead of T small ones (see ``autograd.engine``)."""
 from __future__ import annotations
 
 from ..autograd.function import Op, OuterGrad
-from ..backend import as_rows, empty_like, get_array_module, matmul
-from .dual import sum_to, swap_last, zero_where
+from ..backend import as_rows, matmul
+from .dual import sum_to, swap_last
 
 
 class MatMul(Op):
@@ -79,54 +79,6 @@ class AddMM(Op):
         if need_2:
             grad_2 = swap_last(mat1) @ grad if ctx._graph_mode else OuterGrad(mat1, grad)
         return grad_bias, grad_1, grad_2
-
-
-class RNNStep(Op):
-    """One Elman RNN step as ONE node: ``act(proj + h @ w_t)``, ``act`` = tanh or relu,
-    with ``proj`` the step's input projection (biases folded in) and ``w_t = W_hh^T``.
-
-    Backward, with ``out = act(pre)``: ``d pre = grad * act'(pre)``, where ``tanh' = 1 -
-    out^2`` and ``relu' = [out > 0]``; then ``d proj = d pre``, ``d h = d pre @ w_t^T``,
-    ``d w_t = h^T @ d pre`` (an ``OuterGrad``: the T steps' terms become one GEMM).
-    """
-
-    saved_needed_by = ((1, 2), (0, 1), (0, 1, 2))  # saved (h, w_t, out)
-
-    @staticmethod
-    def forward(ctx, proj, h, w_t, nonlinearity="tanh"):
-        out = matmul(h, w_t)  # (a fresh, pooled array: updated in place)
-        if proj.shape == out.shape:
-            out += proj
-        else:
-            out = proj + out
-        xp = get_array_module(out)
-        if nonlinearity == "tanh":
-            xp.tanh(out, out=out)
-        else:
-            xp.maximum(out, 0, out=out)
-        ctx.tanh, ctx.proj_shape = nonlinearity == "tanh", proj.shape
-        ctx.save_for_backward(h, w_t, out)
-        return out
-
-    @staticmethod
-    def backward(ctx, grad):
-        h, w_t, out = ctx.saved_tensors
-        need_proj, need_h, need_w = ctx.needs_input_grad
-        if ctx._graph_mode:  # Tensors: the formula itself is differentiable
-            d_pre = grad * (1 - out * out) if ctx.tanh else zero_where(out.data <= 0, grad)
-            return (sum_to(d_pre, ctx.proj_shape) if need_proj else None,
-                    d_pre @ swap_last(w_t) if need_h else None,
-                    swap_last(h) @ d_pre if need_w else None)
-        xp = get_array_module(out)
-        if ctx.tanh:
-            d_pre = xp.multiply(out, out, out=empty_like(out))
-            xp.subtract(1, d_pre, out=d_pre)
-            d_pre *= grad
-        else:
-            d_pre = xp.multiply(grad, out > 0, out=empty_like(out))
-        return (sum_to(d_pre, ctx.proj_shape) if need_proj else None,
-                matmul(d_pre, w_t.T) if need_h else None,
-                OuterGrad(h, d_pre) if need_w else None)
 
 
 class Linear(Op):
