@@ -618,6 +618,12 @@ def test_log_softmax_nll_pair_takes_the_sparse_path():
     assert not F.nll_loss(F.log_softmax(x, dim=0), y).grad_fn.one_hot_grad
     with mg.no_grad():  # nothing to keep for a backward that cannot come
         assert F.log_softmax(x, dim=1).grad_fn is None
+    logp = F.log_softmax(x, dim=1)
+    F.nll_loss(logp, y).backward()
+    again = F.nll_loss(logp, y)  # the log_softmax node is freed: a plain nll node
+    assert not again.grad_fn.one_hot_grad
+    with pytest.raises(RuntimeError, match="backward through the graph a second time"):
+        again.backward()
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -488,7 +488,8 @@ def _class_loss(op, name, input, target, weight, ignore_index, reduction,  # noq
         return total if reduction == "sum" else total / Tensor._make(sample_weight.sum())
     params = {}
     if op is _ops.NLL and input.ndim == 2 and isinstance(input.grad_fn, _ops.LogSoftmax) \
-            and input.grad_fn.dim in (1, -1):  # log_softmax, then nll: see OneHotGrad
+            and getattr(input.grad_fn, "dim", None) in (1, -1):  # (None: freed by a backward)
+        # log_softmax, then nll: the gradient between them stays sparse (see OneHotGrad)
         params["one_hot_grad"] = True
     if reduction == "mean":  # the mean inside: one node
         loss = op.apply(input, target=safe_target, weight=sample_weight, mean=True, **params)

@@ -57,7 +57,8 @@ class RNNStep(Op):
     out^2`` and ``relu' = [out > 0]``.
     """
 
-    saved_needed_by = ((1, 2), (0, 1), (0, 1, 2))  # saved (h, w_t, out)
+    # saved (h, w_t, out): d w_t needs h, d h needs w_t, every gradient needs out
+    saved_needed_by = ((2,), (1,), (0, 1, 2))
 
     @staticmethod
     def forward(ctx, proj, h, w_t, nonlinearity="tanh"):
