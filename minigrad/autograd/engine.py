@@ -24,7 +24,9 @@ Gradient sums are kept in per-node slots.  The first gradient that arrives is ke
 as is (it may be shared with another branch, so it is never written to); from the
 second on, the slot owns its own buffer and adds in place.  Weight gradients that
 matmul-like ops return as ``OuterGrad`` terms are collected and evaluated as one GEMM
-when the slot is read.
+when the slot is read.  A ``OneHotGrad`` (``nll_loss``'s sparse gradient for the
+``log_softmax`` it reads) passes to that node as it is, and becomes dense anywhere
+else it would be seen: a second gradient for the same slot, a hook, ``inputs=``.
 """
 
 from __future__ import annotations
