@@ -705,6 +705,56 @@ def test_weight_shared_across_timesteps_matches_manual_bptt(device):
     np.testing.assert_allclose(b.grad.numpy(), d_b, rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.parametrize("blocks, shared", [
+    ([0, 1, 2, 3], True), ([3, 2, 1, 0], True), ([1, 2], True),  # any order, any run
+    ([0, 2, 3], False), ([0, 1, 1, 2], False), ([0, 1, None, 2], False),  # gap, twice, untagged
+])
+def test_outer_grad_blocks_of_shared_arrays_need_no_concatenation(monkeypatch, blocks, shared):
+    """Terms that are consecutive rows ``k`` of two shared arrays (the recurrent step
+    nodes' ``StepSlab``) are multiplied as views of them; any other set is concatenated.
+    The sum is the same either way."""
+    from minigrad.autograd import engine
+    from minigrad.autograd.function import OuterGrad
+
+    rng = np.random.default_rng(3)
+    lhs_rows, rhs_rows = rng.standard_normal((4, 2, 3)), rng.standard_normal((4, 2, 5))
+    other = (rng.standard_normal((2, 3)), rng.standard_normal((2, 5)))
+    terms = [OuterGrad(*other) if k is None else
+             OuterGrad(lhs_rows[k], rhs_rows[k], block=(lhs_rows, rhs_rows, k)) for k in blocks]
+    joined = []
+    monkeypatch.setattr(engine, "concatenate", lambda arrays, axis: joined.append(1) or
+                        np.concatenate(arrays, axis=axis))
+    slot = None
+    for term in terms:
+        slot = engine._accumulate(slot, term)
+    product, owned = engine._resolve(slot)
+    expected = sum(t.lhs.T @ t.rhs for t in terms)
+    np.testing.assert_allclose(product, expected, rtol=1e-12)
+    assert owned and (joined == []) == shared
+
+
+@pytest.mark.parametrize("cls", ["RNN", "LSTM", "GRU"])
+def test_recurrent_graph_path_forms_w_hh_grad_without_concatenating(monkeypatch, cls):
+    """The graph path's steps share a StepSlab per layer direction: no OuterGrad
+    concatenation in the whole backward (bidirectional, 2 layers)."""
+    from minigrad import nn
+    from minigrad.autograd import engine
+
+    joined = []
+    real = engine.concatenate
+    monkeypatch.setattr(engine, "concatenate", lambda arrays, axis: joined.append(1) or
+                        real(arrays, axis=axis))
+    layer = getattr(nn, cls)(3, 4, num_layers=2, bidirectional=True).double()
+    out, _ = layer(mg.randn(2, 5, 3, dtype=mg.float64))
+    loss = (out * out).sum()
+    loss.backward(retain_graph=True)
+    assert joined == []
+    first = [p.grad.numpy().copy() for p in layer.parameters()]
+    loss.backward()  # the slabs' gradient rows are written again: the same gradients
+    for p, g in zip(layer.parameters(), first):
+        np.testing.assert_allclose(p.grad.numpy(), 2 * g, rtol=1e-12)
+
+
 def test_weight_gradient_accumulates_onto_an_existing_grad():
     rng = np.random.default_rng(1)
     w = mg.tensor(rng.standard_normal((3, 2)), requires_grad=True)

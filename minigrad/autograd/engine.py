@@ -107,9 +107,11 @@ def _resolve(slot):
         if len(terms) == 1:
             product = matmul(terms[0].lhs.T, terms[0].rhs)
         else:  # (the concatenations and the product come from the backend's pool)
-            lhs = concatenate([t.lhs for t in terms], axis=0)
-            rhs = concatenate([t.rhs for t in terms], axis=0)
-            product = matmul(lhs.T, rhs)
+            rows = _shared_rows(terms)
+            if rows is None:
+                rows = (concatenate([t.lhs for t in terms], axis=0),
+                        concatenate([t.rhs for t in terms], axis=0))
+            product = matmul(rows[0].T, rows[1])
         if terms[0].shape is not None:
             product = product.reshape(terms[0].shape)
         if dense is None:
@@ -121,6 +123,26 @@ def _resolve(slot):
             dense = product
         owned = True
     return dense, owned
+
+
+def _shared_rows(terms):
+    """``(lhs, rhs)`` for OuterGrad terms that are consecutive blocks ``k`` of the same two
+    arrays (see ``OuterGrad.block``), as views of those arrays; None otherwise."""
+    first = terms[0].block
+    if first is None:
+        return None
+    lhs_rows, rhs_rows = first[0], first[1]
+    blocks = set()
+    for t in terms:
+        block = t.block
+        if block is None or block[0] is not lhs_rows or block[1] is not rhs_rows:
+            return None
+        blocks.add(block[2])
+    lo, hi = min(blocks), max(blocks) + 1
+    if len(blocks) != len(terms) or hi - lo != len(terms):
+        return None  # a block twice, or a gap
+    lhs, rhs = lhs_rows[lo:hi], rhs_rows[lo:hi]
+    return (lhs.reshape((-1, lhs.shape[-1])), rhs.reshape((-1, rhs.shape[-1])))
 
 
 def _own_tensor(grad):

@@ -345,14 +345,21 @@ class OuterGrad:
     terms and evaluates them as ONE GEMM over the concatenated rows
     (``concat(lhs).T @ concat(rhs)``) -- the batched weight gradient of BPTT, found by
     the graph rather than hand-written.
+
+    ``block``: ``(lhs_rows, rhs_rows, k)`` when ``lhs`` is ``lhs_rows[k]`` and ``rhs`` is
+    ``rhs_rows[k]`` of two arrays that the terms share (the recurrent step nodes keep
+    their states and pre-activation gradients in such arrays, ``ops.cells.StepSlab``):
+    terms with consecutive ``k`` are then rows of one array already, and the engine
+    multiplies the blocks without concatenating.
     """
 
-    __slots__ = ("lhs", "rhs", "shape")
+    __slots__ = ("lhs", "rhs", "shape", "block")
 
-    def __init__(self, lhs, rhs, shape=None):
+    def __init__(self, lhs, rhs, shape=None, block=None):
         self.lhs = lhs
         self.rhs = rhs
         self.shape = shape  # reshape the product to this (None: leave (K, N))
+        self.block = block
 
 
 class OneHotGrad:

@@ -122,10 +122,10 @@ class _RNNMath:
         return (_linear(x, w_ih, bias),), (_transpose(w_hh), nonlinearity)
 
     @staticmethod
-    def step(projs, states, consts):
+    def step(projs, states, consts, **slab):
         w_t, nonlinearity = consts
         # 1 node: h' = act(proj_t + h @ W_hh^T)
-        return (_rnn_step(projs[0], states[0], w_t, nonlinearity=nonlinearity),)
+        return (_rnn_step(projs[0], states[0], w_t, nonlinearity=nonlinearity, **slab),)
 
 
 class _LSTMMath:
@@ -138,12 +138,12 @@ class _LSTMMath:
         return (_linear(x, w_ih, bias),), (_transpose(w_hh),)
 
     @staticmethod
-    def step(projs, states, consts):
+    def step(projs, states, consts, **slab):
         h, c = states
         w_t, = consts
         # 1 node: gates = proj_t + h @ W_hh^T, then
         # c' = sig(f) * c + sig(i) * tanh(g);  h' = sig(o) * tanh(c')
-        return _lstm_step(projs[0], h, c, w_t)
+        return _lstm_step(projs[0], h, c, w_t, **slab)
 
 
 class _GRUMath:
@@ -161,13 +161,13 @@ class _GRUMath:
         return (_linear(x, w_ih, bias),), (_transpose(w_hh), b_h)
 
     @staticmethod
-    def step(projs, states, consts):
+    def step(projs, states, consts, **slab):
         h = states[0]
         w_t, b_h = consts
         # 1 node: gh = h @ W_hh^T + (0, 0, b_hn), then r, z = sig(x_rz + gh_rz);
         # n = tanh(x_n + r * gh_n); h' = (1 - z) * n + z * h
-        return (_gru_step(projs[0], h, w_t) if b_h is None else
-                _gru_step(projs[0], h, w_t, b_h),)
+        return (_gru_step(projs[0], h, w_t, **slab) if b_h is None else
+                _gru_step(projs[0], h, w_t, b_h, **slab),)
 
 
 def _graph_direction(cell, x, states, weights, *, reverse, nonlinearity, time_dim=0,
@@ -181,8 +181,10 @@ def _graph_direction(cell, x, states, weights, *, reverse, nonlinearity, time_di
     step = cell.step
     observer = getattr(_watch, "observer", None)
     outs = [None] * len(column)
-    for t in (reversed(range(len(column))) if reverse else range(len(column))):
-        new = step((column[t],), states, consts)
+    slab = C.StepSlab(len(column))  # the states and d pre of all steps, in one array each
+    order = reversed(range(len(column))) if reverse else range(len(column))
+    for k, t in enumerate(order):
+        new = step((column[t],), states, consts, slab=slab, k=k)
         if observer is not None:
             observer.step(t, column[t], states, new, consts)
         states = new

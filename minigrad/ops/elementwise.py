@@ -377,8 +377,9 @@ class LSTMCellPointwise(Op):
     """
 
     @staticmethod
-    def forward(ctx, gates, c):
-        # arrays only: every result written in place into (pooled) buffers
+    def forward(ctx, gates, c, h_out=None):
+        # arrays only: every result written in place into (pooled) buffers; h' into
+        # ``h_out`` when given (``cells.LSTMStep``'s slab)
         xp, H = get_array_module(gates), c.shape[-1]
         dtype = _np.result_type(gates.dtype, c.dtype)
         s = xp.multiply(gates, 0.5, out=empty(gates.shape, dtype, xp))
@@ -387,7 +388,8 @@ class LSTMCellPointwise(Op):
         s *= 0.5  # sigma of every block; block 2 then holds g = tanh instead
         g = xp.tanh(gates[:, 2 * H:3 * H], out=s[:, 2 * H:3 * H])
         c_new = xp.multiply(s[:, H:2 * H], c, out=empty(c.shape, dtype, xp))  # f * c
-        h_new = xp.multiply(s[:, :H], g, out=empty(c.shape, dtype, xp))
+        h_new = xp.multiply(s[:, :H], g, out=empty(c.shape, dtype, xp) if h_out is None
+                            else h_out)
         c_new += h_new  # + i * g
         tc = xp.tanh(c_new, out=empty(c.shape, dtype, xp))
         xp.multiply(s[:, 3 * H:], tc, out=h_new)  # h' = o * tanh(c')
@@ -422,13 +424,14 @@ def _lstm_graph_grads(gates, c, grad_h, grad_c):
     return d_gates, dc * f
 
 
-def _lstm_backward_arrays(acts, c, grad_h, grad_c, need_gates: bool, need_c: bool):
+def _lstm_backward_arrays(acts, c, grad_h, grad_c, need_gates: bool, need_c: bool,
+                          d_out=None):
     """``LSTMCellPointwise.backward`` on arrays, in place into two (pooled) buffers
-    (``acts``: what the forward kept)."""
+    (``acts``: what the forward kept; the gates' gradient into ``d_out`` when given)."""
     s, g, tc = acts
     xp, H = get_array_module(s), c.shape[-1]
     i, f, o = s[:, :H], s[:, H:2 * H], s[:, 3 * H:]
-    d = xp.multiply(s, s, out=empty(s.shape, s.dtype, xp))
+    d = xp.multiply(s, s, out=empty(s.shape, s.dtype, xp) if d_out is None else d_out)
     xp.subtract(s, d, out=d)  # sigma' = s (1 - s) of blocks i, f, o
     dc = xp.multiply(tc, tc, out=empty(c.shape, s.dtype, xp))
     xp.subtract(1, dc, out=dc)
@@ -468,9 +471,11 @@ def _gru_cell(xg, hg, h):
     return r, z, n, hg_n, n + z * (h - n)  # h' = (1 - z) * n + z * h
 
 
-def _gru_backward_arrays(acts, h, grad, need_x: bool, need_h_proj: bool, need_h: bool):
+def _gru_backward_arrays(acts, h, grad, need_x: bool, need_h_proj: bool, need_h: bool,
+                         d_h_out=None):
     """``GRUCellPointwise.backward`` on arrays, in place into (pooled) buffers
-    (``acts``: what the forward kept)."""
+    (``acts``: what the forward kept; the hidden projection's gradient into ``d_h_out``
+    when given)."""
     r, z, n, hg_n = acts
     xp, H = get_array_module(grad), h.shape[-1]
     B, dtype = h.shape[0], r.dtype
@@ -493,7 +498,8 @@ def _gru_backward_arrays(acts, h, grad, need_x: bool, need_h_proj: bool, need_h:
     dr -= tmp  # dr_pre = dn_pre hg_n r (1 - r)
     d_h = None
     if need_h_proj:
-        d_h = empty((B, 3 * H), dtype, xp)  # (dr_pre, dz_pre, dn_pre r)
+        d_h = empty((B, 3 * H), dtype, xp) if d_h_out is None else d_h_out
+        # (dr_pre, dz_pre, dn_pre r)
         d_h[:, :2 * H] = d_x[:, :2 * H]
         xp.multiply(dn, r, out=d_h[:, 2 * H:])
     return (d_x if need_x else None), d_h, (grad_h if need_h else None)
@@ -516,8 +522,9 @@ class GRUCellPointwise(Op):
     """
 
     @staticmethod
-    def forward(ctx, xg, hg, h):
-        # arrays only: every result written in place into (pooled) buffers
+    def forward(ctx, xg, hg, h, h_out=None):
+        # arrays only: every result written in place into (pooled) buffers; h' into
+        # ``h_out`` when given (``cells.GRUStep``'s slab)
         xp, H = get_array_module(xg), h.shape[-1]
         dtype = _np.result_type(xg.dtype, hg.dtype, h.dtype)
         rz = xp.add(xg[:, :2 * H], hg[:, :2 * H], out=empty((h.shape[0], 2 * H), dtype, xp))
@@ -530,7 +537,7 @@ class GRUCellPointwise(Op):
         n = xp.multiply(r, hg_n, out=empty(h.shape, dtype, xp))
         n += xg[:, 2 * H:]
         xp.tanh(n, out=n)  # n = tanh(xg_n + r hg_n)
-        h_new = xp.subtract(h, n, out=empty(h.shape, dtype, xp))
+        h_new = xp.subtract(h, n, out=empty(h.shape, dtype, xp) if h_out is None else h_out)
         h_new *= z
         h_new += n  # h' = n + z (h - n)
         ctx.save_for_backward(xg, hg, h)  # Tensors under create_graph (see Op)
