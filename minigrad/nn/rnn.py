@@ -19,8 +19,10 @@ per timestep.  For every layer and direction:
    cell -- then the activations, forward and backward formulas side by side, as
    PyTorch's fused cell kernels).  ``W_hh^T`` is one transpose node per forward, so
    the engine collects the T weight-gradient terms as ``OuterGrad`` and evaluates them
-   as ONE batched GEMM.  (An LSTM step took 11 nodes before the cells were fused, then
-   2: a GEMM node and a pointwise node);
+   as ONE batched GEMM; the steps share a ``StepSlab`` (their states and ``d pre`` in
+   one array each, as hand-written BPTT keeps them), so those terms are rows of two
+   arrays already and the GEMM needs no concatenation.  (An LSTM step took 11 nodes
+   before the cells were fused, then 2: a GEMM node and a pointwise node);
 4. one ``stack`` collects the outputs (the reverse direction iterates reversed
    time and stacks in original order).
 
