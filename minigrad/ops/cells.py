@@ -63,13 +63,8 @@ class StepSlab:
         out = self.views[k + 1] = self.states[k + 1]
         return out
 
-    def lhs(self, k: int):
-        """Step ``k``'s input state as the slab holds it."""
-        return self.views[k]
-
     def d_pre(self, k: int, like):
-        """Where step ``k`` writes its pre-activation gradient (shaped as ``like``), or
-        None."""
+        """Where step ``k`` writes its pre-activation gradient (shaped as ``like``)."""
         d_pres = self.d_pres
         if d_pres is None or d_pres.shape[1:] != like.shape or d_pres.dtype != like.dtype:
             d_pres = self.d_pres = empty((self.steps,) + like.shape, like.dtype,
