@@ -261,7 +261,7 @@ class LogSoftmax(Op):
                 scale = -grad.values if exps is None else -grad.values / sums
                 out = exps if exps is not None else np.exp(y, out=empty_like(y))
                 _scale_rows(out, scale)  # (one pass: in row blocks it would only cost more)
-                out[np.arange(out.shape[0]), grad.index] += grad.values
+                _scatter_targets(out, grad.index, grad.values)
                 return out
         if _blocked(grad, ctx.dim) and grad.shape == y.shape:
             out = exps if exps is not None else empty_like(grad)
@@ -311,6 +311,18 @@ def _scatter_targets(grad_x, target, values) -> None:
     grad_x.reshape(-1)[flat.reshape(-1)] += values.reshape(-1)
 
 
+def _reduce(ctx, loss, weight, mean: bool):
+    """The per-sample ``loss``, or with ``mean`` its weighted mean over the non-ignored
+    samples (each counted with its class weight), as ``reduction='mean'``."""
+    ctx.total_weight = weight.sum() if mean else None
+    return loss.sum() / ctx.total_weight if mean else loss
+
+
+def _per_sample_grad(ctx, grad):
+    """The gradient of each sample's loss: with the mean inside, grad / sum(w)."""
+    return grad if ctx.total_weight is None else grad / ctx.total_weight
+
+
 class CrossEntropy(Op):
     """Per-sample cross-entropy of logits ``x`` ``(N, C, *d)`` against class ids.
 
@@ -341,19 +353,15 @@ class CrossEntropy(Op):
             probs /= sums  # now the softmax probabilities, kept for backward
             loss = (xp.log(sums[:, 0]) - picked) * weight
         ctx.probs, ctx.target, ctx.weight = probs, target, weight
-        ctx.total_weight = weight.sum() if mean else None
         ctx.save_for_backward(x)
-        if mean:  # over the non-ignored samples, each counted with its class weight
-            return loss.sum() / ctx.total_weight
-        return loss
+        return _reduce(ctx, loss, weight, mean)
 
     @staticmethod
     def backward(ctx, grad):
         # loss_n = w_n (log sum_c exp x_nc - x_n,t_n)
         #   =>  dloss_n/dx_nc = w_n (softmax(x_n)_c - [c == t_n])
         (x,) = ctx.saved_tensors
-        if ctx.total_weight is not None:  # mean: every loss_n gets grad / sum(w)
-            grad = grad / ctx.total_weight
+        grad = _per_sample_grad(ctx, grad)
         if ctx._graph_mode:
             probs = Softmax.apply(x, dim=1)
             one_hot = _class_one_hot(ctx.target, x.shape[1], x.dtype)
@@ -384,17 +392,12 @@ class NLL(Op):
         ctx.target, ctx.weight, ctx.num_classes = target, weight, logp.shape[1]
         ctx.shape, ctx.dtype = logp.shape, logp.dtype
         ctx.one_hot_grad = one_hot_grad and logp.ndim == 2
-        loss = -_pick(logp, target) * weight
-        ctx.total_weight = weight.sum() if mean else None
-        if mean:  # over the non-ignored samples, each counted with its class weight
-            return loss.sum() / ctx.total_weight
-        return loss
+        return _reduce(ctx, -_pick(logp, target) * weight, weight, mean)
 
     @staticmethod
     def backward(ctx, grad):
         # dloss_n/dlogp_nc = -w_n [c == t_n]: the gradient lands on the target entries
-        if ctx.total_weight is not None:  # mean: every loss_n gets grad / sum(w)
-            grad = grad / ctx.total_weight
+        grad = _per_sample_grad(ctx, grad)
         if _is_tensor(grad):
             one_hot = _class_one_hot(ctx.target, ctx.num_classes, grad.dtype)
             return one_hot * _with_class_dim(-(grad * ctx.weight))
